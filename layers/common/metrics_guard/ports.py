@@ -26,6 +26,17 @@ class HttpResponse:
     elapsed_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class TransportLimits:
+    """Bounds of every call: TLS verification is always on and is not a limit to relax."""
+
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 15.0
+    max_body_bytes: int = 256 * 1024 * 1024
+    retries: int = 2  # idempotent GETs only, with exponential backoff
+    backoff_s: float = 0.2
+
+
 class KubeTransport(Protocol):
     """GETs against one API endpoint (the front, or one apiserver directly) with fixed credentials.
 
