@@ -49,7 +49,7 @@ def container_usage(c: Container, now: float) -> tuple[float, float]:
 
 
 def _fmt(v: float) -> str:
-    return repr(float(v)) if not float(v).is_integer() or abs(v) < 1e15 else f"{v:.6e}"
+    return repr(float(v))
 
 
 def _labels(**labels: str) -> str:

@@ -145,15 +145,25 @@ class ClusterEntry(BaseModel):
     ca_pem: str | None = None
     control_plane: ControlPlane | None = None
 
-    @model_validator(mode="after")
-    def _credentials(self) -> ClusterEntry:
+    def cross_field_problem(self) -> tuple[str, str] | None:
+        """(field, message) of the first rule that spans fields, or None."""
         if self.layout != "eks" and self.credentials_secret_arn is None:
-            raise ValueError("credentials_secret_arn is required unless layout is eks")
+            return "credentials_secret_arn", "required unless layout is eks"
         if self.layout == "eks" and self.credentials_secret_arn is None and self.ca_pem is None:
-            raise ValueError("an eks entry needs ca_pem or credentials_secret_arn holding ca_pem")
+            return "ca_pem", "an eks entry needs ca_pem, or credentials_secret_arn holding ca_pem"
         if self.layout == "eks" and self.control_plane is not None:
-            raise ValueError("control_plane is managed by AWS for eks")
-        return self
+            return "control_plane", "not allowed for eks (AWS manages the control plane)"
+        return None
+
+
+#: Readable replacements of pydantic's pattern messages, by the field's last path element.
+_PATTERN_HINTS: Final = {
+    "name": "must be a DNS label: lowercase letters, digits and '-', at most 63 characters",
+    "endpoint": "must be an https:// URL",
+    "apiserver_endpoint": "must be an https:// URL",
+    "credentials_secret_arn": "must be a Secrets Manager secret ARN",
+    "instance_id": "must be an EC2 or managed instance id (i-… / mi-…)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +218,14 @@ def parse_registry_entries(raw: Sequence[object]) -> Registry:
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in first["loc"]) or "(entry)"
-            errors.append(RegistryError(index, label, loc, _short(first["msg"], first.get("input"))))
+            message = first["msg"]
+            if first["type"] == "string_pattern_mismatch" and first["loc"]:
+                message = _PATTERN_HINTS.get(str(first["loc"][-1]), message)
+            errors.append(RegistryError(index, label, loc, _short(message, first.get("input"))))
+            continue
+        problem = entry.cross_field_problem()
+        if problem is not None:
+            errors.append(RegistryError(index, label, problem[0], problem[1]))
             continue
         if entry.name in seen:
             errors.append(RegistryError(index, label, "name", "duplicate cluster name"))

@@ -40,8 +40,8 @@ CERT_DIMENSION: Final = "Certificate"
 PROBE_DIMENSION: Final = "Probe"
 
 
-def logger(**context: str) -> Logger:
-    return Logger(service=SERVICE, **context)
+def logger() -> Logger:
+    return Logger(service=SERVICE)
 
 
 def tracer() -> Tracer:

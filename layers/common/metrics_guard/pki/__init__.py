@@ -1,0 +1,1 @@
+"""Certificates: inspection (``inspect``) and, for the responder, issuing."""

@@ -1,28 +1,83 @@
 """Probe one cluster: run the check families, correlate into causes, return the findings document.
 
-This is the one entry point the CLI, the Lambda handlers and the responder's re-check share.
+This is the one entry point the CLI, the Lambda handlers and the responder's re-check share. Every call's
+timeout is capped by the time left before ``deadline_s``; cluster trouble never raises, it becomes findings.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
+from urllib.parse import quote
 
-from metrics_guard.model import FindingsDocument
-from metrics_guard.ports import CertificateSource, KubeTransport, NodeRef, TlsProber
+from metrics_guard.checks._base import (
+    CONNECT,
+    OTHER,
+    TIMEOUT,
+    TLS,
+    TOO_LARGE,
+    Call,
+    Decoded,
+    decode_call,
+    finding,
+)
+from metrics_guard.checks.aggregation import AggregationObservation, check_aggregation, read_auth_config
+from metrics_guard.checks.apiservice import (
+    ApiServiceObservation,
+    apiservice_symptom,
+    check_apiservice,
+    read_apiservice,
+)
+from metrics_guard.checks.certificates import (
+    CertificatesObservation,
+    TlsObservation,
+    check_certificates,
+    host_port,
+)
+from metrics_guard.checks.coverage import CoverageObservation, check_coverage
+from metrics_guard.checks.discovery import DiscoveryObservation, check_discovery
+from metrics_guard.checks.end_to_end import EndToEndObservation, check_end_to_end
+from metrics_guard.checks.metrics_server import MetricsServerObservation, check_metrics_server
+from metrics_guard.checks.per_apiserver import (
+    ApiserverObservation,
+    PerApiserverObservation,
+    check_per_apiserver,
+)
+from metrics_guard.checks.policy import ProbePolicy
+from metrics_guard.decode.apiservice import APIService
+from metrics_guard.decode.core import (
+    Node,
+    Pod,
+    decode_endpointslice_list,
+    decode_node_list,
+    decode_pod_list,
+    decode_service,
+)
+from metrics_guard.decode.discovery import AGGREGATED_ACCEPT
+from metrics_guard.decode.metrics import decode_node_metrics_list, decode_pod_metrics_list
+from metrics_guard.diagnosis import correlate
+from metrics_guard.errors import (
+    DecodeError,
+    KubeConnectError,
+    KubeTimeoutError,
+    KubeTLSError,
+    MetricsGuardError,
+    ResponseTooLargeError,
+)
+from metrics_guard.model import Code, Finding, FindingsDocument, Status, Target
+from metrics_guard.ports import CertificateSource, KubeTransport, NodeMaterial, NodeRef, TlsProber
+
+__all__ = ["ProbeKind", "ProbePolicy", "ProbeTargets", "run_probe"]
 
 ProbeKind = Literal["metrics", "certs", "all"]
-
-
-@dataclass(frozen=True, slots=True)
-class ProbePolicy:
-    warn_days: int = 30
-    fail_days: int = 7
-    max_metrics_age_s: float = 180.0
-    pod_sample: int | None = None  # None: every running pod
-    per_apiserver_requests: int = 3
+REACHABILITY_CHECK = "probe.reachability"
+_log = logging.getLogger("metrics_guard.probe")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +91,305 @@ class ProbeTargets:
     tls: TlsProber | None = None
 
 
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self._end = time.monotonic() + max(seconds, 0.0)
+
+    def remaining(self) -> float:
+        return self._end - time.monotonic()
+
+
+def _get(
+    transport: KubeTransport, path: str, deadline: _Deadline, *, accept: str = "application/json"
+) -> Call:
+    endpoint = transport.endpoint
+    remaining = deadline.remaining()
+    if remaining <= 0.05:
+        return Call(endpoint, path, None, TIMEOUT, "overall deadline reached before the request")
+    start = time.monotonic()
+    kind: str
+    try:
+        response = transport.get(path, accept=accept, timeout_s=remaining)
+    except KubeTimeoutError as exc:
+        kind, error = TIMEOUT, str(exc)
+    except KubeConnectError as exc:
+        kind, error = CONNECT, str(exc)
+    except KubeTLSError as exc:
+        kind, error = TLS, str(exc)
+    except ResponseTooLargeError as exc:
+        kind, error = TOO_LARGE, str(exc)
+    except MetricsGuardError as exc:
+        kind, error = OTHER, str(exc)
+    else:
+        elapsed = response.elapsed_s or (time.monotonic() - start)
+        return Call(endpoint, path, response, elapsed_s=elapsed)
+    return Call(
+        endpoint, path, None, kind, error.splitlines()[0][:300] if error else kind, time.monotonic() - start
+    )
+
+
+def _paged(
+    transport: KubeTransport,
+    path: str,
+    decoder: Callable[[bytes], tuple[tuple[T, ...], str | None]],
+    limit: int,
+    deadline: _Deadline,
+) -> tuple[Call, Decoded[tuple[T, ...]]]:
+    items: list[T] = []
+    token: str | None = None
+    first: Call | None = None
+    sep = "&" if "?" in path else "?"
+    for _ in range(10_000):
+        page_path = f"{path}{sep}limit={limit}" + (f"&continue={quote(token, safe='')}" if token else "")
+        call = _get(transport, page_path, deadline)
+        first = first or call
+        if not call.ok:
+            return call, Decoded(None, None)
+        try:
+            page, token = decoder(call.body)
+        except DecodeError as exc:
+            return call, Decoded(None, str(exc))
+        items.extend(page)
+        if not token:
+            break
+    assert first is not None
+    return first, Decoded(tuple(items))
+
+
+def _nodes_page(body: bytes) -> tuple[tuple[Node, ...], str | None]:
+    page = decode_node_list(body)
+    return page.items, page.continue_token
+
+
+def _pods_page(body: bytes) -> tuple[tuple[Pod, ...], str | None]:
+    page = decode_pod_list(body)
+    return page.items, page.continue_token
+
+
+def _apiservice_path(name: str) -> str:
+    return f"/apis/apiregistration.k8s.io/v1/apiservices/{name}"
+
+
+def _group_version(name: str) -> tuple[str, str]:
+    version, _, group = name.partition(".")
+    return group, version
+
+
+class _Runner:
+    def __init__(
+        self, targets: ProbeTargets, policy: ProbePolicy, deadline: _Deadline, moment: datetime
+    ) -> None:
+        self.t = targets
+        self.policy = policy
+        self.deadline = deadline
+        self.now = moment
+        self.pool = ThreadPoolExecutor(max_workers=max(policy.max_workers, 2), thread_name_prefix="probe")
+
+    def get(
+        self, path: str, *, accept: str = "application/json", transport: KubeTransport | None = None
+    ) -> Future[Call]:
+        return self.pool.submit(_get, transport or self.t.front, path, self.deadline, accept=accept)
+
+    def wait(self, future: Future[T]) -> T:
+        return future.result(timeout=max(self.deadline.remaining(), 0.0) + 5.0)
+
+    # ----------------------------------------------------------------------------------------- families
+
+    def metrics(self, apiservice_call: Future[Call]) -> list[Finding]:
+        policy = self.policy
+        group, version = _group_version(policy.apiservice)
+        gv = f"{group}/{version}"
+        apis = self.get("/apis", accept=AGGREGATED_ACCEPT)
+        gv_call = self.get(f"/apis/{gv}")
+        nodes_call = self.get(f"/apis/{gv}/nodes")
+        pods_call = self.get(f"/apis/{gv}/pods")
+        baseline = self.get("/api")
+        node_list = self.pool.submit(
+            _paged, self.t.front, "/api/v1/nodes", _nodes_page, policy.page_limit, self.deadline
+        )
+        pod_list = self.pool.submit(
+            _paged,
+            self.t.front,
+            "/api/v1/pods?fieldSelector=status.phase%3DRunning",
+            _pods_page,
+            max(policy.page_limit, 2000),
+            self.deadline,
+        )
+        per_apiserver = [
+            (
+                node,
+                self.get("/metrics", transport=tr, accept="text/plain"),
+                [
+                    self.get(f"/apis/{gv}/nodes", transport=tr)
+                    for _ in range(max(policy.per_apiserver_requests, 1))
+                ],
+                self.get("/readyz?verbose", transport=tr, accept="text/plain"),
+            )
+            for node, tr in self.t.apiservers
+        ]
+        out: list[Finding] = []
+        ap_call = self.wait(apiservice_call)
+        apiservice = read_apiservice(ap_call).value
+        out += check_apiservice(
+            ApiServiceObservation(self.t.cluster, policy.apiservice, ap_call), policy, now=self.now
+        )
+        ms = self.metrics_server(apiservice)
+        out += check_discovery(
+            DiscoveryObservation(self.t.cluster, group, version, self.wait(apis), self.wait(gv_call)),
+            policy,
+            now=self.now,
+        )
+        n_call, p_call = self.wait(nodes_call), self.wait(pods_call)
+        node_metrics = decode_call(n_call, decode_node_metrics_list)
+        pod_metrics = decode_call(p_call, decode_pod_metrics_list)
+        out += check_end_to_end(
+            EndToEndObservation(
+                self.t.cluster,
+                gv,
+                n_call,
+                p_call,
+                self.wait(baseline),
+                node_metrics,
+                pod_metrics,
+                apiservice_symptom(apiservice),
+            ),
+            policy,
+            now=self.now,
+        )
+        _, nodes = self.wait(node_list)
+        _, pods = self.wait(pod_list)
+        out += check_coverage(
+            CoverageObservation(
+                self.t.cluster, nodes.value, pods.value, node_metrics.value, pod_metrics.value
+            ),
+            policy,
+            now=self.now,
+        )
+        if ms is not None:
+            out += check_metrics_server(ms, policy, now=self.now)
+        if per_apiserver:
+            observed = [
+                ApiserverObservation(node, self.wait(m), tuple(self.wait(c) for c in calls), self.wait(r))
+                for node, m, calls, r in per_apiserver
+            ]
+            out += check_per_apiserver(
+                PerApiserverObservation(self.t.cluster, policy.apiservice, observed), policy, now=self.now
+            )
+        return out
+
+    def metrics_server(self, apiservice: APIService | None) -> MetricsServerObservation | None:
+        if apiservice is None or apiservice.is_local or apiservice.service_name is None:
+            return None
+        ns, name = apiservice.service_namespace or "default", apiservice.service_name
+        service_call = self.wait(self.get(f"/api/v1/namespaces/{ns}/services/{name}"))
+        slices = self.get(
+            f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector="
+            + quote(f"kubernetes.io/service-name={name}", safe="")
+        )
+        pods_call: Call | None = None
+        service = decode_call(service_call, decode_service).value
+        if service is not None and service.selector:
+            selector = ",".join(f"{k}={v}" for k, v in service.selector)
+            pods_call = self.wait(
+                self.get(f"/api/v1/namespaces/{ns}/pods?labelSelector={quote(selector, safe='')}")
+            )
+        return MetricsServerObservation(
+            self.t.cluster, ns, name, apiservice.service_port, service_call, pods_call, self.wait(slices)
+        )
+
+    def certs(self, apiservice_call: Future[Call]) -> list[Finding]:
+        policy = self.policy
+        configmap = self.get("/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication")
+        nodes = list(self.t.nodes) or [node for node, _ in self.t.apiservers]
+        materials_future: Future[Sequence[NodeMaterial]] | None = None
+        if self.t.certificates is not None and nodes:
+            materials_future = self.pool.submit(self.t.certificates.read, nodes)
+        apiserver_tls: list[Future[tuple[NodeRef, TlsObservation]]] = []
+        if self.t.tls is not None:
+            for node in nodes:
+                if node.apiserver_url:
+                    host, port = host_port(node.apiserver_url)
+                    apiserver_tls.append(self.pool.submit(self._tls_pair, node, host, port, host))
+        apiservice = read_apiservice(self.wait(apiservice_call)).value
+        ms_tls: TlsObservation | None = None
+        if self.t.tls is not None and apiservice is not None and apiservice.service_name:
+            ms_tls = self._metrics_server_tls(apiservice)
+        cm_call = self.wait(configmap)
+        materials: Sequence[NodeMaterial] | None = None
+        if materials_future is not None:
+            try:
+                materials = self.wait(materials_future)
+            except MetricsGuardError as exc:
+                materials = [
+                    NodeMaterial(n, "unknown", {}, None, None, None, None, (f"certificate source: {exc}",))
+                    for n in nodes
+                ]
+        out = check_aggregation(
+            AggregationObservation(self.t.cluster, cm_call, materials), policy, now=self.now
+        )
+        out += check_certificates(
+            CertificatesObservation(
+                self.t.cluster,
+                read_auth_config(cm_call),
+                materials,
+                apiservice,
+                ms_tls,
+                [self.wait(f) for f in apiserver_tls],
+            ),
+            policy,
+            now=self.now,
+        )
+        return out
+
+    def _tls(self, host: str, port: int, server_name: str, ca_pem: str | None) -> TlsObservation:
+        assert self.t.tls is not None
+        timeout = min(max(self.deadline.remaining(), 0.1), 10.0)
+        try:
+            peer = self.t.tls.peer_certificates(
+                host, port, server_name=server_name, ca_pem=ca_pem, timeout_s=timeout
+            )
+        except KubeTimeoutError as exc:
+            return TlsObservation(host, port, server_name, None, TIMEOUT, str(exc))
+        except KubeConnectError as exc:
+            return TlsObservation(host, port, server_name, None, CONNECT, str(exc))
+        except MetricsGuardError as exc:
+            return TlsObservation(host, port, server_name, None, OTHER, str(exc))
+        return TlsObservation(host, port, server_name, peer)
+
+    def _tls_pair(
+        self, node: NodeRef, host: str, port: int, server_name: str
+    ) -> tuple[NodeRef, TlsObservation]:
+        return node, self._tls(host, port, server_name, None)
+
+    def _metrics_server_tls(self, apiservice: APIService) -> TlsObservation | None:
+        ns, name = apiservice.service_namespace or "default", apiservice.service_name or ""
+        call = self.wait(
+            self.get(
+                f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector="
+                + quote(f"kubernetes.io/service-name={name}", safe="")
+            )
+        )
+        endpoints = decode_call(call, decode_endpointslice_list).value
+        if not endpoints:
+            return None
+        ready = [e for e in endpoints if e.ready] or list(endpoints)
+        endpoint = ready[0]
+        port = endpoint.ports[0][1] if endpoint.ports else apiservice.service_port
+        return self._tls(endpoint.ip, port, f"{name}.{ns}.svc", apiservice.ca_bundle_pem)
+
+
+def _probe_error(cluster: str, moment: datetime, check: str, target: Target, summary: str) -> Finding:
+    return finding(
+        cluster=cluster,
+        now=moment,
+        check=check,
+        target=target,
+        status=Status.ERROR,
+        code=Code.PROBE_ERROR,
+        summary=summary,
+    )
+
+
 def run_probe(
     targets: ProbeTargets,
     policy: ProbePolicy,
@@ -45,4 +399,63 @@ def run_probe(
     deadline_s: float,
 ) -> FindingsDocument:
     """Never raises for cluster trouble: what could not be checked becomes a PROBE_ERROR finding."""
-    raise NotImplementedError
+    moment = now()
+    deadline = _Deadline(deadline_s)
+    cluster = targets.cluster
+    front = Target("endpoint", "front")
+    version = _get(targets.front, "/version", deadline)
+    if version.response is None or version.status in (401, 403):
+        reason = version.error or f"HTTP {version.status} (credentials rejected)"
+        _log.warning("probe.unreachable", extra={"cluster": cluster, "reason": reason})
+        return FindingsDocument(
+            cluster,
+            moment,
+            (
+                _probe_error(
+                    cluster, moment, REACHABILITY_CHECK, front, f"{targets.front.endpoint}: {reason}"
+                ),
+            ),
+        )
+    runner = _Runner(targets, policy, deadline, moment)
+    findings: list[Finding] = [
+        finding(
+            cluster=cluster,
+            now=moment,
+            check=REACHABILITY_CHECK,
+            target=front,
+            status=Status.OK,
+            code=Code.OK,
+            summary=f"{targets.front.endpoint} answers ({version.elapsed_s * 1000:.0f} ms)",
+            evidence={"request": version.evidence()},
+        )
+    ]
+    try:
+        apiservice_call = runner.get(_apiservice_path(policy.apiservice))
+        families: list[Future[list[Finding]]] = []
+        if kind in ("metrics", "all"):
+            families.append(runner.pool.submit(runner.metrics, apiservice_call))
+        if kind in ("certs", "all"):
+            families.append(runner.pool.submit(runner.certs, apiservice_call))
+        for family in families:
+            try:
+                result: list[Finding] = runner.wait(family)
+                findings.extend(result)
+            except TimeoutError:
+                findings.append(
+                    _probe_error(
+                        cluster, moment, "probe.deadline", front, f"deadline of {deadline_s:.0f} s reached"
+                    )
+                )
+            except MetricsGuardError as exc:
+                findings.append(_probe_error(cluster, moment, "probe.internal", front, str(exc)))
+            except Exception as exc:  # noqa: BLE001 - a bug must not take the scheduled probe down; logged
+                _log.exception("probe.family_failed", extra={"cluster": cluster})
+                findings.append(
+                    _probe_error(
+                        cluster, moment, "probe.internal", front, f"internal error: {type(exc).__name__}"
+                    )
+                )
+    finally:
+        runner.pool.shutdown(wait=False, cancel_futures=True)
+    findings = correlate(findings)
+    return FindingsDocument(cluster, moment, tuple(findings))

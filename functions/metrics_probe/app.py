@@ -1,0 +1,24 @@
+"""metrics_probe: run by EventBridge Scheduler with events/schedule.json (probe=metrics): probe every
+configured cluster's Metrics API path and put the findings on the bus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from metrics_guard import lambda_entry
+from metrics_guard.model import Json
+from metrics_guard.observability import logger as make_logger
+from metrics_guard.observability import metrics as make_metrics
+from metrics_guard.observability import tracer as make_tracer
+
+logger = make_logger()
+tracer = make_tracer()
+metrics = make_metrics()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Json]:
+    return lambda_entry.probe(event, context, kind="metrics", logger=logger, metrics=metrics)

@@ -1,0 +1,106 @@
+"""Shared helpers of the pure decoders: JSON loading with one-line errors, kind checks, timestamps."""
+
+from __future__ import annotations
+
+import gc
+import json
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from metrics_guard.errors import DecodeError
+
+#: Above this size the cyclic GC is paused while json.loads builds the tree (about 1 s of 3 s at 60 MB).
+LARGE_BODY_BYTES: Final = 1 << 20
+
+
+def _snippet(body: bytes | str) -> str:
+    text = body[:60].decode("utf-8", "replace") if isinstance(body, bytes) else body[:60]
+    return " ".join(text.split())
+
+
+def load_json(body: bytes | str, *, what: str) -> Any:
+    """Parse a JSON body; raise DecodeError with a one-line reason on anything else."""
+    if not body:
+        raise DecodeError(f"{what}: empty body")
+    head = body.lstrip()[:1]
+    if head in (b"<", "<"):
+        raise DecodeError(f"{what}: HTML instead of JSON ({_snippet(body)!r})")
+    paused = len(body) > LARGE_BODY_BYTES and gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        reason = "truncated JSON" if "Expecting" in str(exc) or "Unterminated" in str(exc) else "invalid JSON"
+        raise DecodeError(f"{what}: {reason} at offset {getattr(exc, 'pos', '?')} of {len(body)}") from exc
+    finally:
+        if paused:
+            gc.enable()
+
+
+def expect_object(value: Any, *, what: str, kinds: tuple[str, ...] = ()) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise DecodeError(f"{what}: expected a JSON object, got {type(value).__name__}")
+    if kinds:
+        kind = value.get("kind")
+        if kind not in kinds:
+            raise DecodeError(f"{what}: expected kind {'/'.join(kinds)}, got {kind!r}")
+    return value
+
+
+def load_object(body: bytes | str, *, what: str, kinds: tuple[str, ...] = ()) -> dict[str, Any]:
+    return expect_object(load_json(body, what=what), what=what, kinds=kinds)
+
+
+def as_list(value: Any, *, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise DecodeError(f"{what}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_str(value: Any, default: str = "") -> str:
+    return value if isinstance(value, str) else default
+
+
+def parse_time(text: Any, *, what: str) -> datetime | None:
+    """RFC 3339 timestamp of the API (``2026-11-25T17:09:18Z``), None when absent."""
+    if text is None or text == "":
+        return None
+    if not isinstance(text, str):
+        raise DecodeError(f"{what}: timestamp is not a string")
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise DecodeError(f"{what}: bad timestamp {text[:40]!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def parse_duration_s(text: Any) -> float | None:
+    """A Go duration as the Metrics API writes it (``20.033s``, ``1m0s``, ``500ms``); None when unknown."""
+    if not isinstance(text, str) or not text:
+        return None
+    total = 0.0
+    number = ""
+    i = 0
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+    while i < len(text):
+        ch = text[i]
+        if ch.isdigit() or ch == ".":
+            number += ch
+            i += 1
+            continue
+        unit = text[i : i + 2] if text[i : i + 2] in units else ch
+        if unit not in units or not number:
+            return None
+        total += float(number) * units[unit]
+        number = ""
+        i += len(unit)
+    return None if number else total

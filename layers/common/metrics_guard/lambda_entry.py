@@ -1,0 +1,199 @@
+"""What the thin handlers under ``functions/`` hand their event to: parse into a typed model, call one
+service, shape the result. Bad input never raises (an async invoke would retry it): it becomes a structured
+error result, one log line and the InvalidEvents metric. Nothing here logs event bodies or secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import ValidationError
+
+from metrics_guard import observability as obs
+from metrics_guard.config import settings
+from metrics_guard.errors import ConfigError, InputError
+from metrics_guard.events_model import (
+    DiagnoseRequest,
+    FindingEvent,
+    ProbeRequest,
+    SnsFindingEvent,
+    SsmCommandStatusEvent,
+    validation_summary,
+)
+from metrics_guard.model import Finding, Json
+from metrics_guard.service.measure import Gauge
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+class PowertoolsMetricsWriter:
+    """``MetricsWriter`` on Powertools: counters on the shared Metrics, gauges as their own EMF documents."""
+
+    def __init__(self, metrics: Metrics, namespace: str = obs.NAMESPACE) -> None:
+        self._metrics = metrics
+        self._namespace = namespace
+
+    def count(self, name: str, value: float = 1.0) -> None:
+        self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    def gauge(self, gauge: Gauge) -> None:
+        obs.emit_gauge(
+            gauge.name, gauge.value, MetricUnit(gauge.unit), dict(gauge.dimensions), namespace=self._namespace
+        )
+
+
+def rejected(
+    logger: Logger, metrics: Metrics, reason: str, *, kind: str = "invalid-event"
+) -> dict[str, Json]:
+    logger.warning("event rejected", extra={"reason": reason, "error": kind})
+    metrics.add_metric(name=obs.INVALID_EVENTS, unit=MetricUnit.Count, value=1)
+    return {"ok": False, "error": kind, "detail": reason}
+
+
+def _remaining(context: LambdaContext) -> float:
+    return context.get_remaining_time_in_millis() / 1000.0
+
+
+def probe(
+    event: Mapping[str, Any],
+    context: LambdaContext,
+    *,
+    kind: Literal["metrics", "certs"],
+    logger: Logger,
+    metrics: Metrics,
+) -> dict[str, Json]:
+    logger.set_correlation_id(context.aws_request_id)
+    try:
+        request = ProbeRequest.model_validate(event)
+    except ValidationError as exc:
+        return rejected(logger, metrics, validation_summary(exc))
+    if request.probe != kind:
+        return rejected(logger, metrics, f"this function runs the {kind} probe, not {request.probe}")
+    from metrics_guard import wiring
+
+    try:
+        job = wiring.probe_job()
+    except ConfigError as exc:
+        return rejected(logger, metrics, str(exc), kind="configuration")
+    writer = PowertoolsMetricsWriter(metrics, settings().metrics_namespace)
+    result = job.run(request.clusters, kind=kind, remaining_s=lambda: _remaining(context), metrics=writer)
+    obs.emit_gauge(
+        obs.PROBE_RUNS,
+        1,
+        MetricUnit.Count,
+        {obs.PROBE_DIMENSION: kind},
+        namespace=settings().metrics_namespace,
+    )
+    logger.info(
+        "probe finished", extra={"probe": kind, "status": result["status"], "published": result["published"]}
+    )
+    return {"ok": True, **result}
+
+
+def diagnose(
+    event: Mapping[str, Any], context: LambdaContext, *, logger: Logger, metrics: Metrics
+) -> dict[str, Json]:
+    logger.set_correlation_id(context.aws_request_id)
+    try:
+        request = DiagnoseRequest.model_validate(event)
+    except ValidationError as exc:
+        return rejected(logger, metrics, validation_summary(exc))
+    from metrics_guard import wiring
+
+    try:
+        job = wiring.probe_job()
+    except ConfigError as exc:
+        return rejected(logger, metrics, str(exc), kind="configuration")
+    writer = PowertoolsMetricsWriter(metrics, settings().metrics_namespace)
+    result = job.run(
+        request.clusters,
+        kind="all",
+        remaining_s=lambda: _remaining(context),
+        metrics=writer,
+        include_documents=True,
+    )
+    return {"documents": result["documents"], "published": result["published"], "status": result["status"]}
+
+
+def _findings(event: Mapping[str, Any]) -> list[Finding]:
+    if "Records" in event:
+        return [d.finding() for d in SnsFindingEvent.model_validate(event).findings()]
+    return [FindingEvent.model_validate(event).detail.finding()]
+
+
+def notify(
+    event: Mapping[str, Any], context: LambdaContext, *, logger: Logger, metrics: Metrics
+) -> dict[str, Json]:
+    if isinstance(event.get("id"), str):
+        logger.set_correlation_id(event["id"])
+    try:
+        findings = _findings(event)
+    except (ValidationError, InputError) as exc:
+        reason = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
+        return rejected(logger, metrics, reason)
+    from metrics_guard import wiring
+
+    try:
+        notifier = wiring.notifier()
+    except ConfigError as exc:
+        return rejected(logger, metrics, str(exc), kind="configuration")
+    outcomes = [notifier.handle(f) for f in findings]  # AwsError from SNS propagates: retried, then DLQ
+    for outcome in outcomes:
+        if outcome.notice is not None:
+            metrics.add_metric(name=obs.NOTIFICATIONS_SENT, unit=MetricUnit.Count, value=1)
+            logger.info(
+                "notified",
+                extra={
+                    "fingerprint": outcome.fingerprint,
+                    "notice": outcome.notice.value,
+                    "slack": outcome.slack,
+                },
+            )
+        if outcome.slack == "failed":
+            metrics.add_metric(name=obs.SLACK_FAILURES, unit=MetricUnit.Count, value=1)
+    return {"ok": True, "outcomes": [o.to_json() for o in outcomes]}
+
+
+def respond(
+    event: Mapping[str, Any], context: LambdaContext, *, logger: Logger, metrics: Metrics
+) -> dict[str, Json]:
+    from metrics_guard.service.respond import CommandStatus
+    from metrics_guard.service.respond import respond as respond_service
+
+    if isinstance(event.get("id"), str):
+        logger.set_correlation_id(event["id"])
+    parsed: Finding | CommandStatus
+    try:
+        if event.get("source") == "aws.ssm":
+            detail = SsmCommandStatusEvent.model_validate(event).detail
+            parsed = CommandStatus(detail.command_id, detail.document_name, detail.status)
+        else:
+            parsed = FindingEvent.model_validate(event).detail.finding()
+    except (ValidationError, InputError) as exc:
+        reason = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
+        return rejected(logger, metrics, reason)
+    from metrics_guard import wiring
+
+    try:
+        deps = wiring.responder()
+        config, store = wiring.idempotency()
+    except ConfigError as exc:
+        return rejected(logger, metrics, str(exc), kind="configuration")
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
+    config.register_lambda_context(context)
+
+    @idempotent_function(  # type: ignore[untyped-decorator]
+        data_keyword_argument="key", config=config, persistence_store=store
+    )
+    def once(key: dict[str, str]) -> dict[str, Json]:
+        return respond_service(parsed, deps)
+
+    metrics.add_metric(name=obs.RESPONDER_EVENTS, unit=MetricUnit.Count, value=1)
+    result = once(key={"id": str(event.get("id", context.aws_request_id))})
+    logger.info("responder event handled", extra={"action": result.get("action")})
+    return {"ok": True, **result}
