@@ -114,7 +114,9 @@ def make_leaf(
         .not_valid_after(not_after or now + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]),
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]
+            ),
             critical=False,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -166,10 +168,10 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         self.request = self.server.tls.wrap_socket(self.request, server_side=True)
         super().setup()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base
+    def log_message(self, format: str, *args: Any) -> None:
         return None
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         with self.server.lock:
             self.server.hits[path] += 1
@@ -213,7 +215,9 @@ class LoopbackHttpsServer:
     """A threaded HTTPS server on 127.0.0.1 with the given routes. Client certificates signed by
     ``pki.client_ca`` are accepted (and optional)."""
 
-    def __init__(self, pki: LoopbackPki, routes: Mapping[str, Handler], *, server: KeyPair | None = None) -> None:
+    def __init__(
+        self, pki: LoopbackPki, routes: Mapping[str, Handler], *, server: KeyPair | None = None
+    ) -> None:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         keypair = server or pki.server
         with tempfile.TemporaryDirectory() as tmp:
@@ -290,8 +294,14 @@ def json_body(obj: Any, status: int = 200, headers: Mapping[str, str] | None = N
 def status_json(code: int, reason: str = "Unauthorized", message: str = "Unauthorized") -> Handler:
     """A kube-apiserver-style ``Status`` error body."""
     return json_body(
-        {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": reason,
-         "code": code},
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        },
         status=code,
     )
 
@@ -424,8 +434,12 @@ def whoami() -> Handler:
     """Echoes what the client presented: its Authorization header and its client certificate CN."""
 
     def handler(req: _RequestHandler, _stop: threading.Event) -> None:
-        body = {"authorization": req.headers.get("Authorization"), "client_cn": req.client_cn,
-                "user_agent": req.headers.get("User-Agent"), "accept": req.headers.get("Accept")}
+        body = {
+            "authorization": req.headers.get("Authorization"),
+            "client_cn": req.client_cn,
+            "user_agent": req.headers.get("User-Agent"),
+            "accept": req.headers.get("Accept"),
+        }
         send(req, 200, json.dumps(body).encode())
 
     return handler

@@ -554,6 +554,7 @@ class Cluster:
             f"--kubeconfig={kc}",
             "--secure-port=0",
             "--leader-elect=false",
+            "--use-service-account-credentials=true",
             "--controllers=node-lifecycle-controller,endpointslice-controller,endpoints-controller,"
             "serviceaccount-controller,serviceaccount-token-controller,namespace-controller",
             f"--service-account-private-key-file={self.pki_dir / 'service-account-key.pem'}",

@@ -192,6 +192,8 @@ def correlate(findings: Sequence[Finding]) -> list[Finding]:
         primary = Code.METRICS_SERVER_UNREACHABLE
     elif "missing-endpoints" in symptoms:
         primary = Code.METRICS_SERVER_NOT_READY
+    elif symptoms & {"endpoints-not-found", "service-not-found", "service-port"}:
+        primary = Code.METRICS_SERVICE_MISSING
     if primary is None:
         return list(findings)
 

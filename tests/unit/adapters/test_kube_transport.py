@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from metrics_guard.adapters.credentials import Credential, StaticCredentials
 from metrics_guard.adapters.kube import ApiClientTransport, transport_from_token
 from metrics_guard.errors import (
@@ -20,12 +19,14 @@ from metrics_guard.errors import (
     ResponseTooLargeError,
 )
 from metrics_guard.ports import TransportLimits
+
 from tests import servers
 from tests.servers import LoopbackHttpsServer, LoopbackPki
 
 TOKEN = "s3cr3t-token-value"
-FAST = TransportLimits(connect_timeout_s=1.0, read_timeout_s=0.5, max_body_bytes=1024 * 1024, retries=2,
-                       backoff_s=0.01)
+FAST = TransportLimits(
+    connect_timeout_s=1.0, read_timeout_s=0.5, max_body_bytes=1024 * 1024, retries=2, backoff_s=0.01
+)
 MB = 1024 * 1024
 
 
@@ -59,7 +60,9 @@ def server(pki: LoopbackPki) -> Iterator[LoopbackHttpsServer]:
         yield srv
 
 
-def transport(server: LoopbackHttpsServer, pki: LoopbackPki, limits: TransportLimits = FAST) -> ApiClientTransport:
+def transport(
+    server: LoopbackHttpsServer, pki: LoopbackPki, limits: TransportLimits = FAST
+) -> ApiClientTransport:
     return ApiClientTransport(
         server.url,
         ca_pem=pki.ca.cert_pem,
@@ -82,7 +85,9 @@ def test_success_returns_body_status_lowercased_headers_and_timing(
 
 
 def test_sends_bearer_token_accept_and_user_agent(server: LoopbackHttpsServer, pki: LoopbackPki) -> None:
-    body = json.loads(transport(server, pki).get("/whoami", accept="application/vnd.kubernetes.protobuf").body)
+    body = json.loads(
+        transport(server, pki).get("/whoami", accept="application/vnd.kubernetes.protobuf").body
+    )
     assert body["authorization"] == f"Bearer {TOKEN}"
     assert body["accept"] == "application/vnd.kubernetes.protobuf"
     assert body["user_agent"].startswith("metrics-guard/")
@@ -95,8 +100,11 @@ def test_query_secrets_are_redacted_in_the_url(server: LoopbackHttpsServer, pki:
 
 @pytest.mark.parametrize(
     ("path", "status", "needle"),
-    [("/401", 401, b'"Unauthorized"'), ("/html", 200, b"<!DOCTYPE html>"),
-     ("/truncated-json", 200, b'"items":[{"metadata":')],
+    [
+        ("/401", 401, b'"Unauthorized"'),
+        ("/html", 200, b"<!DOCTYPE html>"),
+        ("/truncated-json", 200, b'"items":[{"metadata":'),
+    ],
     ids=["401-is-returned", "html-is-returned", "truncated-json-is-the-decoders-problem"],
 )
 def test_http_answers_are_returned_not_raised(
@@ -189,7 +197,7 @@ def test_hostname_mismatch_is_a_tls_error(pki: LoopbackPki) -> None:
     elsewhere = servers.make_leaf(pki.ca, "apiserver", names=("not-this-host.example",))
     with LoopbackHttpsServer(pki, {"/ok": servers.json_body({})}, server=elsewhere) as srv:
         t = transport_from_token(srv.url, TOKEN, pki.ca.cert_pem.decode(), limits=FAST)
-        with pytest.raises(KubeTLSError, match="(?i)hostname mismatch|IP address mismatch|match"):
+        with pytest.raises(KubeTLSError, match=r"(?i)mismatch|match"):
             t.get("/ok")
         assert srv.hits["/ok"] == 0
 
@@ -198,14 +206,19 @@ def test_server_name_override_is_verified_against_the_certificate(pki: LoopbackP
     elsewhere = servers.make_leaf(pki.ca, "apiserver", names=("kubernetes.default.svc",))
     with LoopbackHttpsServer(pki, {"/ok": servers.json_body({})}, server=elsewhere) as srv:
         t = ApiClientTransport(
-            srv.url, ca_pem=pki.ca.cert_pem, credentials=StaticCredentials(Credential()), limits=FAST,
+            srv.url,
+            ca_pem=pki.ca.cert_pem,
+            credentials=StaticCredentials(Credential()),
+            limits=FAST,
             tls_server_name="kubernetes.default.svc",
         )
         assert t.get("/ok").status == 200
 
 
 def test_retries_a_502_twice_then_succeeds(pki: LoopbackPki) -> None:
-    routes = {"/flaky": servers.flaky(2, servers.status_json(502, "BadGateway"), servers.json_body({"ok": 1}))}
+    routes = {
+        "/flaky": servers.flaky(2, servers.status_json(502, "BadGateway"), servers.json_body({"ok": 1}))
+    }
     with LoopbackHttpsServer(pki, routes) as srv:
         response = transport(srv, pki).get("/flaky")
         assert response.status == 200
@@ -229,11 +242,17 @@ def test_503_from_the_aggregated_api_is_never_retried(server: LoopbackHttpsServe
 
 def test_503_cannot_be_configured_as_retryable(pki: LoopbackPki) -> None:
     with pytest.raises(ConfigError, match="503"):
-        ApiClientTransport("https://127.0.0.1:1", ca_pem=pki.ca.cert_pem,
-                           credentials=StaticCredentials(Credential()), retry_statuses={503})
+        ApiClientTransport(
+            "https://127.0.0.1:1",
+            ca_pem=pki.ca.cert_pem,
+            credentials=StaticCredentials(Credential()),
+            retry_statuses={503},
+        )
 
 
-def test_connection_reset_is_retried_then_a_connect_error(server: LoopbackHttpsServer, pki: LoopbackPki) -> None:
+def test_connection_reset_is_retried_then_a_connect_error(
+    server: LoopbackHttpsServer, pki: LoopbackPki
+) -> None:
     before = server.hits["/reset"]
     with pytest.raises(KubeConnectError):
         transport(server, pki).get("/reset")
@@ -264,10 +283,13 @@ FAILURES = ["/short", "/big", "/big-unannounced", "/trickle", "/hang", "/reset",
 
 
 @pytest.mark.parametrize("case", FAILURES)
-def test_no_urllib3_or_kubernetes_exception_leaks(server: LoopbackHttpsServer, pki: LoopbackPki, case: str) -> None:
+def test_no_urllib3_or_kubernetes_exception_leaks(
+    server: LoopbackHttpsServer, pki: LoopbackPki, case: str
+) -> None:
     if case == "refused":
-        t = transport_from_token(f"https://127.0.0.1:{servers.free_port()}", TOKEN, pki.ca.cert_pem.decode(),
-                                 limits=FAST)
+        t = transport_from_token(
+            f"https://127.0.0.1:{servers.free_port()}", TOKEN, pki.ca.cert_pem.decode(), limits=FAST
+        )
         path = "/ok"
     elif case == "wrong-ca":
         t = transport_from_token(server.url, TOKEN, pki.other_ca.cert_pem.decode(), limits=FAST)

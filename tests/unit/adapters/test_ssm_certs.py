@@ -13,10 +13,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from cryptography.hazmat.primitives import serialization
-
 from metrics_guard.adapters import ssm_certs
 from metrics_guard.adapters.ssm_certs import SsmCertificateSource, parse_material, read_material_document
 from metrics_guard.ports import NodeRef
+
 from tests import servers
 
 SCRIPT = Path(ssm_certs.__file__).parent.parent / "remediation" / "read_material.sh"
@@ -83,7 +83,9 @@ def kubeadm_root(tmp: Path, m: dict[str, servers.KeyPair]) -> Path:
 def run_script(root: Path) -> str:
     bash = shutil.which("bash")
     assert bash is not None
-    done = subprocess.run([bash, str(SCRIPT), str(root)], capture_output=True, text=True, check=True, timeout=30)
+    done = subprocess.run(
+        [bash, str(SCRIPT), str(root)], capture_output=True, text=True, check=True, timeout=30
+    )
     assert done.stderr == ""
     return done.stdout
 
@@ -155,7 +157,9 @@ def test_shellcheck_is_clean() -> None:
 
 def test_parse_never_raises_on_garbage() -> None:
     assert parse_material(NODE, "").errors == ("the node script printed no material document",)
-    cut = parse_material(NODE, "metrics-guard-node-material v1\nlayout=binary\nbegin=proxy-client-cert\n-----BEG")
+    cut = parse_material(
+        NODE, "metrics-guard-node-material v1\nlayout=binary\nbegin=proxy-client-cert\n-----BEG"
+    )
     assert "incomplete" in cut.errors[0]
     assert cut.proxy_client_cert_pem is None
 
@@ -209,14 +213,24 @@ class FakeClock:
 
 def source(client: object, clock: FakeClock, timeout_s: float = 30) -> SsmCertificateSource:
     return SsmCertificateSource(
-        client, "metrics-guard-read-material", timeout_s=timeout_s, poll_interval_s=2, clock=clock,
+        client,
+        "metrics-guard-read-material",
+        timeout_s=timeout_s,
+        poll_interval_s=2,
+        clock=clock,
         sleep=clock.sleep,
     )
 
 
 def invocation(instance: str, status: str, stdout: str = "", code: int = 0) -> dict[str, object]:
-    return {"CommandId": CMD, "InstanceId": instance, "Status": status, "StatusDetails": status,
-            "ResponseCode": code, "StandardOutputContent": stdout}
+    return {
+        "CommandId": CMD,
+        "InstanceId": instance,
+        "Status": status,
+        "StatusDetails": status,
+        "ResponseCode": code,
+        "StandardOutputContent": stdout,
+    }
 
 
 def test_ssm_reads_each_node_and_reports_per_node_errors(
@@ -232,14 +246,24 @@ def test_ssm_reads_each_node_and_reports_per_node_errors(
     clock = FakeClock()
     with Stubber(client) as stub:  # type: ignore[arg-type]
         stub.add_response("send_command", {"Command": {"CommandId": CMD}}, send_params(["i-1", "i-2"]))
-        stub.add_client_error("get_command_invocation", "InvocationDoesNotExist",
-                              expected_params={"CommandId": CMD, "InstanceId": "i-1"})
-        stub.add_response("get_command_invocation", invocation("i-1", "InProgress"),
-                          {"CommandId": CMD, "InstanceId": "i-1"})
-        stub.add_response("get_command_invocation", invocation("i-1", "Success", good),
-                          {"CommandId": CMD, "InstanceId": "i-1"})
-        stub.add_response("get_command_invocation", invocation("i-2", "Failed", "", 127),
-                          {"CommandId": CMD, "InstanceId": "i-2"})
+        stub.add_client_error(
+            "get_command_invocation",
+            "InvocationDoesNotExist",
+            expected_params={"CommandId": CMD, "InstanceId": "i-1"},
+        )
+        stub.add_response(
+            "get_command_invocation", invocation("i-1", "InProgress"), {"CommandId": CMD, "InstanceId": "i-1"}
+        )
+        stub.add_response(
+            "get_command_invocation",
+            invocation("i-1", "Success", good),
+            {"CommandId": CMD, "InstanceId": "i-1"},
+        )
+        stub.add_response(
+            "get_command_invocation",
+            invocation("i-2", "Failed", "", 127),
+            {"CommandId": CMD, "InstanceId": "i-2"},
+        )
         results = source(client, clock).read(nodes)
         stub.assert_no_pending_responses()
     assert [r.node.name for r in results] == ["cp-1", "cp-2", "cp-3"]
@@ -256,8 +280,11 @@ def test_ssm_polling_is_bounded() -> None:
     with Stubber(client) as stub:  # type: ignore[arg-type]
         stub.add_response("send_command", {"Command": {"CommandId": CMD}}, send_params(["i-1"]))
         for _ in range(3):
-            stub.add_response("get_command_invocation", invocation("i-1", "InProgress"),
-                              {"CommandId": CMD, "InstanceId": "i-1"})
+            stub.add_response(
+                "get_command_invocation",
+                invocation("i-1", "InProgress"),
+                {"CommandId": CMD, "InstanceId": "i-1"},
+            )
         results = source(client, clock, timeout_s=5).read([NodeRef(1, "cp-1", instance_id="i-1")])
     assert results[0].errors == (f"SSM command {CMD} on i-1 still InProgress after 5 s",)
     assert clock.now <= 5

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 from cryptography import x509
-
 from metrics_guard.adapters.tls import SocketTlsProber
 from metrics_guard.errors import KubeConnectError, KubeTimeoutError, KubeTLSError
+
 from tests import servers
 from tests.servers import LoopbackHttpsServer, LoopbackPki
 
@@ -41,7 +41,9 @@ def test_verified_handshake_returns_the_leaf_first(server: LoopbackHttpsServer, 
     assert _cn(result.chain_pem[0]) == "CN=test-apiserver"
 
 
-def test_untrusted_server_is_a_result_with_the_certificate(server: LoopbackHttpsServer, pki: LoopbackPki) -> None:
+def test_untrusted_server_is_a_result_with_the_certificate(
+    server: LoopbackHttpsServer, pki: LoopbackPki
+) -> None:
     result = SocketTlsProber().peer_certificates(
         "127.0.0.1", server.port, server_name="localhost", ca_pem=pki.other_ca.cert_pem.decode(), timeout_s=2
     )
@@ -53,8 +55,11 @@ def test_untrusted_server_is_a_result_with_the_certificate(server: LoopbackHttps
 
 def test_name_mismatch_is_reported(server: LoopbackHttpsServer, pki: LoopbackPki) -> None:
     result = SocketTlsProber().peer_certificates(
-        "127.0.0.1", server.port, server_name="metrics-server.kube-system.svc",
-        ca_pem=pki.ca.cert_pem.decode(), timeout_s=2,
+        "127.0.0.1",
+        server.port,
+        server_name="metrics-server.kube-system.svc",
+        ca_pem=pki.ca.cert_pem.decode(),
+        timeout_s=2,
     )
     assert not result.verified
     assert result.verify_error is not None

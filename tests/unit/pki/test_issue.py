@@ -9,7 +9,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 from metrics_guard.errors import RemediationRefused
 from metrics_guard.pki.issue import (
     IssuePolicy,
@@ -18,6 +17,7 @@ from metrics_guard.pki.issue import (
     parse_ca_secret,
     validate_ca,
 )
+
 from tests.unit.remediation.certs import cert_pem, key_pem, make_ca
 
 NOW = datetime.now(UTC)
@@ -161,6 +161,8 @@ def test_ca_refused(case: str, message: str) -> None:
         ca_cert, ca_key = make_ca(not_before=NOW + timedelta(days=1))
     else:
         ca_cert, ca_key = make_ca()
-    cluster = {"foreign": [cert_pem(make_ca("requestheader-ca")[0])], "none": []}.get(case, [cert_pem(ca_cert)])
+    cluster = {"foreign": [cert_pem(make_ca("requestheader-ca")[0])], "none": []}.get(
+        case, [cert_pem(ca_cert)]
+    )
     with pytest.raises(RemediationRefused, match=message):
         _validate(ca_cert, ca_key, cluster)

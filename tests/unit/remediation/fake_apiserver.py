@@ -22,8 +22,8 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-
 from metrics_guard.adapters.local_runner import script_path
+
 from tests.unit.remediation.certs import cert_pem, key_pem, make_ca, make_leaf
 
 APISERVICE = "v1beta1.metrics.k8s.io"
@@ -103,7 +103,9 @@ class FakeNode:
             )
         # Serving and client credentials for /readyz and /metrics.
         self.serving_ca, self.serving_ca_key = make_ca("apiserver-ca")
-        server_cert, server_key = make_leaf(self.serving_ca, self.serving_ca_key, "kube-apiserver", server_ip="127.0.0.1")
+        server_cert, server_key = make_leaf(
+            self.serving_ca, self.serving_ca_key, "kube-apiserver", server_ip="127.0.0.1"
+        )
         admin_cert, admin_key = make_leaf(self.serving_ca, self.serving_ca_key, "admin", client=True)
         creds = self.tmp / "server"
         creds.mkdir()
@@ -208,18 +210,30 @@ class FakeNode:
         material_file.write_text(material.bundle_b64())
         material_file.chmod(0o600)
         argv = [
-            "bash", str(script_path()),
-            "--material-file", str(material_file),
-            "--expected-sha256", expected or material.sha256,
-            "--strategy", strategy,
-            "--layout", self.layout,
-            "--kubeconfig", str(self.kubeconfig),
-            "--apiserver-url", f"https://127.0.0.1:{self.port}",
-            "--timeout", "4",
-            "--reload-wait", "2",
-            "--root", str(self.root),
-            "--restart-command", self.restart_command(),
-            "--backup-dir", str(self.tmp / f"backup-{self.restarts()}-{len(list(self.tmp.iterdir()))}"),
+            "bash",
+            str(script_path()),
+            "--material-file",
+            str(material_file),
+            "--expected-sha256",
+            expected or material.sha256,
+            "--strategy",
+            strategy,
+            "--layout",
+            self.layout,
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--apiserver-url",
+            f"https://127.0.0.1:{self.port}",
+            "--timeout",
+            "4",
+            "--reload-wait",
+            "2",
+            "--root",
+            str(self.root),
+            "--restart-command",
+            self.restart_command(),
+            "--backup-dir",
+            str(self.tmp / f"backup-{self.restarts()}-{len(list(self.tmp.iterdir()))}"),
             *extra,
         ]
         env = dict(os.environ, MG_POLL_INTERVAL="0.2")

@@ -5,20 +5,20 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from metrics_guard.adapters.local_runner import script_path
 from metrics_guard.service.remediate_ports import ScriptResult
+
 from tests.unit.remediation.fake_apiserver import FakeNode, Material, sha_file
 
 SHELLCHECK = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "shellcheck"
 
 
 @pytest.fixture
-def make_node(tmp_path: Path) -> Iterator[type[FakeNode]]:
+def make_node(tmp_path: Path) -> Iterator[Callable[..., FakeNode]]:
     made: list[FakeNode] = []
     counter = iter(range(100))
 
@@ -29,7 +29,7 @@ def make_node(tmp_path: Path) -> Iterator[type[FakeNode]]:
         made.append(node)
         return node
 
-    yield factory  # type: ignore[misc]
+    yield factory
     for node in made:
         node.close()
 
@@ -47,7 +47,7 @@ def assert_no_key(proc: subprocess.CompletedProcess[str], material: Material) ->
     assert material.bundle_b64()[:40] not in text
 
 
-def test_binary_hot_reload(make_node: type[FakeNode]) -> None:
+def test_binary_hot_reload(make_node: Callable[..., FakeNode]) -> None:
     node = make_node(layout="binary", hot_reload=True)
     new = node.new_material()
     node.good.add(new.sha256)
@@ -61,12 +61,16 @@ def test_binary_hot_reload(make_node: type[FakeNode]) -> None:
     assert stat.S_IMODE(node.key_path.stat().st_mode) == 0o600
     assert node.restarts() == 0
     backups = [p for p in node.tmp.iterdir() if p.name.startswith("backup-")]
-    assert len(backups) == 1 and sha_file(backups[0] / "cert") == before[0] and sha_file(backups[0] / "key") == before[1]
+    assert (
+        len(backups) == 1
+        and sha_file(backups[0] / "cert") == before[0]
+        and sha_file(backups[0] / "key") == before[1]
+    )
     assert_no_key(proc, new)
     assert not list(node.cert_path.parent.glob(".metrics-guard.*"))
 
 
-def test_binary_restart_when_reload_is_not_seen(make_node: type[FakeNode]) -> None:
+def test_binary_restart_when_reload_is_not_seen(make_node: Callable[..., FakeNode]) -> None:
     node = make_node(layout="binary", hot_reload=False)
     new = node.new_material()
     node.good.add(new.sha256)
@@ -77,7 +81,7 @@ def test_binary_restart_when_reload_is_not_seen(make_node: type[FakeNode]) -> No
     assert node.restarts() == 1
 
 
-def test_second_run_changes_nothing(make_node: type[FakeNode]) -> None:
+def test_second_run_changes_nothing(make_node: Callable[..., FakeNode]) -> None:
     node = make_node(layout="binary")
     new = node.new_material()
     node.good.add(new.sha256)
@@ -87,11 +91,15 @@ def test_second_run_changes_nothing(make_node: type[FakeNode]) -> None:
     assert proc.returncode == 0, proc.stdout
     r = result(proc)
     assert (r.status, r.changed, r.restarted) == ("unchanged", False, False)
-    assert (node.cert_path.stat().st_ino, node.cert_path.stat().st_mtime_ns, node.hashes()) == (inode, mtime, hashes)
+    assert (node.cert_path.stat().st_ino, node.cert_path.stat().st_mtime_ns, node.hashes()) == (
+        inode,
+        mtime,
+        hashes,
+    )
     assert node.restarts() == 0
 
 
-def test_kubeadm_restart_strategy(make_node: type[FakeNode]) -> None:
+def test_kubeadm_restart_strategy(make_node: Callable[..., FakeNode]) -> None:
     node = make_node(layout="kubeadm", hot_reload=False)
     new = node.new_material()
     node.good.add(new.sha256)
@@ -101,7 +109,7 @@ def test_kubeadm_restart_strategy(make_node: type[FakeNode]) -> None:
     assert node.cert_path.read_text() == new.cert_pem
 
 
-def test_key_not_matching_cert_touches_nothing(make_node: type[FakeNode]) -> None:
+def test_key_not_matching_cert_touches_nothing(make_node: Callable[..., FakeNode]) -> None:
     node = make_node()
     bad = node.new_material(mismatched_key=True)
     before = node.hashes()
@@ -112,7 +120,7 @@ def test_key_not_matching_cert_touches_nothing(make_node: type[FakeNode]) -> Non
     assert_no_key(proc, bad)
 
 
-def test_unexpected_sha_touches_nothing(make_node: type[FakeNode]) -> None:
+def test_unexpected_sha_touches_nothing(make_node: Callable[..., FakeNode]) -> None:
     node = make_node()
     new = node.new_material()
     before = node.hashes()
@@ -121,7 +129,7 @@ def test_unexpected_sha_touches_nothing(make_node: type[FakeNode]) -> None:
     assert node.hashes() == before
 
 
-def test_aggregator_still_failing_restores_byte_identical(make_node: type[FakeNode]) -> None:
+def test_aggregator_still_failing_restores_byte_identical(make_node: Callable[..., FakeNode]) -> None:
     node = make_node(hot_reload=True)  # new certificate never accepted
     new = node.new_material()
     before = node.hashes()
@@ -135,7 +143,7 @@ def test_aggregator_still_failing_restores_byte_identical(make_node: type[FakeNo
     assert proc.stderr.strip().splitlines()[-1].startswith("metrics-guard: ")
 
 
-def test_restart_fails_restores_byte_identical(make_node: type[FakeNode]) -> None:
+def test_restart_fails_restores_byte_identical(make_node: Callable[..., FakeNode]) -> None:
     node = make_node(hot_reload=False)
     (node.state / "restart-fails").touch()
     new = node.new_material()
@@ -149,7 +157,7 @@ def test_restart_fails_restores_byte_identical(make_node: type[FakeNode]) -> Non
     assert_no_key(proc, new)
 
 
-def test_unit_without_proxy_flags_is_refused(make_node: type[FakeNode]) -> None:
+def test_unit_without_proxy_flags_is_refused(make_node: Callable[..., FakeNode]) -> None:
     node = make_node()
     unit = node.root / "etc/systemd/system/kube-apiserver.service"
     unit.write_text("[Service]\nExecStart=/usr/local/bin/kube-apiserver --secure-port=6443\n")

@@ -7,20 +7,11 @@ are imported only when a cluster is actually connected, so that a cold start pay
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from metrics_guard.adapters.secrets import ClusterCredentials, SecretReader
 from metrics_guard.config import ClusterEntry
 from metrics_guard.errors import CredentialsError
 from metrics_guard.ports import KubeTransport, NodeRef, TransportLimits
 from metrics_guard.service.probe import ProbeKind, ProbeTargets
-
-
-def _module(name: str) -> Any:
-    # Imported by name: these modules are written in parallel by the checker issue, and importing them
-    # lazily keeps kubernetes/urllib3 out of the cold start until a cluster is probed.
-    return importlib.import_module(name)
 
 
 class AwsClusterConnector:
@@ -46,7 +37,8 @@ class AwsClusterConnector:
     def _transport(self, entry: ClusterEntry, endpoint: str, creds: ClusterCredentials) -> KubeTransport:
         if creds.ca_pem is None:
             raise CredentialsError(f"cluster {entry.name}: no ca_pem in its secret or registry entry")
-        kube = _module("metrics_guard.adapters.kube")
+        from metrics_guard.adapters import kube
+
         if entry.layout == "eks" and creds.token is None:
             from metrics_guard.adapters import aws_clients
 
@@ -84,14 +76,11 @@ class AwsClusterConnector:
         certificates = None
         if kind in ("certs", "all") and plane is not None and self._read_material_document:
             from metrics_guard.adapters import aws_clients
+            from metrics_guard.adapters.ssm_certs import SsmCertificateSource
 
-            ssm_certs = _module("metrics_guard.adapters.ssm_certs")
-            certificates = ssm_certs.SsmCertificateSource(
-                ssm_client=aws_clients.ssm(),
-                document_name=self._read_material_document,
-                layout=entry.layout,
-                target_tag=(plane.target_tag.key, plane.target_tag.value) if plane.target_tag else None,
-            )
+            # Reads the nodes listed with instance ids; tag-only control planes are resolved by the
+            # responder's inventory (ssm_runner) and are not read here yet.
+            certificates = SsmCertificateSource(aws_clients.ssm(), self._read_material_document)
         return ProbeTargets(
             cluster=entry.name,
             front=front,

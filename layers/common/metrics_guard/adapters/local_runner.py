@@ -87,6 +87,7 @@ class LocalCommandRunner:
         materials: LocalMaterialStore,
         *,
         kubeconfig: str | None = None,
+        kubeconfig_for: Callable[[NodeRef], str] | None = None,
         restart_command: Callable[[NodeRef], str] = lambda n: f"devcluster restart-apiserver {n.index}",
         script: Path | None = None,
         extra_args: Sequence[str] = (),
@@ -95,6 +96,7 @@ class LocalCommandRunner:
     ) -> None:
         self._materials = materials
         self._kubeconfig = kubeconfig
+        self._kubeconfig_for = kubeconfig_for
         self._restart = restart_command
         self._script = script or script_path()
         self._extra = tuple(extra_args)
@@ -154,7 +156,11 @@ class LocalCommandRunner:
             "--restart-command",
             self._restart(node),
         ]
-        kubeconfig = self._kubeconfig or command.kubeconfig_path
+        kubeconfig = (
+            self._kubeconfig_for(node)
+            if self._kubeconfig_for
+            else self._kubeconfig or command.kubeconfig_path
+        )
         if kubeconfig:
             argv += ["--kubeconfig", kubeconfig]
         return argv + list(self._extra)

@@ -25,9 +25,21 @@ MAGIC: Final = "metrics-guard-node-material v1"
 END: Final = "metrics-guard-node-material end"
 #: SSM returns at most this much of stdout from GetCommandInvocation.
 SSM_STDOUT_LIMIT: Final = 24_000
-TERMINAL_STATUSES: Final = frozenset({"Success", "Failed", "Cancelled", "TimedOut", "Cancelling", "Undeliverable",
-                                      "Terminated", "InvalidPlatform", "AccessDenied", "DeliveryTimedOut",
-                                      "ExecutionTimedOut"})
+TERMINAL_STATUSES: Final = frozenset(
+    {
+        "Success",
+        "Failed",
+        "Cancelled",
+        "TimedOut",
+        "Cancelling",
+        "Undeliverable",
+        "Terminated",
+        "InvalidPlatform",
+        "AccessDenied",
+        "DeliveryTimedOut",
+        "ExecutionTimedOut",
+    }
+)
 ROOT_PATTERN: Final = r"^/[A-Za-z0-9._/-]*$"
 _HEREDOC: Final = "METRICS_GUARD_READ_MATERIAL_EOF"
 MAX_INSTANCES_PER_COMMAND: Final = 50
@@ -46,7 +58,7 @@ def read_material_document() -> dict[str, Any]:
     script = read_material_script()
     if _HEREDOC in script or "{{" in script:
         raise ValueError("read_material.sh must not contain the here-document marker or '{{'")
-    run = [f'bash -s -- "{{{{ rootPrefix }}}}" <<\'{_HEREDOC}\'', *script.rstrip("\n").split("\n"), _HEREDOC]
+    run = [f"bash -s -- \"{{{{ rootPrefix }}}}\" <<'{_HEREDOC}'", *script.rstrip("\n").split("\n"), _HEREDOC]
     return {
         "schemaVersion": "2.2",
         "description": "metrics-guard: read the aggregation-layer certificates and kube-apiserver flags of a "
@@ -140,8 +152,14 @@ def parse_material(node: NodeRef, text: str) -> NodeMaterial:
 
 def _failed(node: NodeRef, error: str) -> NodeMaterial:
     return NodeMaterial(
-        node=node, layout="unknown", flags={}, proxy_client_cert_path=None, proxy_client_cert_pem=None,
-        proxy_client_key_public_sha256=None, requestheader_ca_pem=None, errors=(error,),
+        node=node,
+        layout="unknown",
+        flags={},
+        proxy_client_cert_path=None,
+        proxy_client_cert_pem=None,
+        proxy_client_key_public_sha256=None,
+        requestheader_ca_pem=None,
+        errors=(error,),
     )
 
 
@@ -239,7 +257,8 @@ class SsmCertificateSource:
                 return self._result(node, invocation, status)
             if self._clock() + self._poll_s > deadline:
                 return _failed(
-                    node, f"SSM command {command_id} on {instance_id} still {status} after {self._timeout_s:g} s"
+                    node,
+                    f"SSM command {command_id} on {instance_id} still {status} after {self._timeout_s:g} s",
                 )
             self._sleep(self._poll_s)
 
@@ -254,7 +273,9 @@ class SsmCertificateSource:
         material = parse_material(node, stdout)
         if len(stdout) >= SSM_STDOUT_LIMIT and END not in stdout:
             material = NodeMaterial(
-                node=material.node, layout=material.layout, flags=material.flags,
+                node=material.node,
+                layout=material.layout,
+                flags=material.flags,
                 proxy_client_cert_path=material.proxy_client_cert_path,
                 proxy_client_cert_pem=material.proxy_client_cert_pem,
                 proxy_client_key_public_sha256=material.proxy_client_key_public_sha256,

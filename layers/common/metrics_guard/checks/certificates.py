@@ -328,6 +328,9 @@ def _serving_finding(obs: CertificatesObservation, policy: ProbePolicy, now: dat
             evidence=evidence,
         )
 
+    if tls.peer is None and tls.error_kind in ("connect", "timeout"):
+        # The pod network is often unreachable from where the probe runs: no claim either way.
+        return None
     if tls.peer is None:
         evidence["error_kind"] = tls.error_kind
         evidence["error"] = tls.error
