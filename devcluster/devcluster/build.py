@@ -29,7 +29,11 @@ def _k8s_ldflags(version: str) -> str:
     major, minor = version.lstrip("v").split(".")[:2]
     parts = ["-s", "-w"]
     for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
-        parts += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor={major}", f"-X {pkg}.gitMinor={minor}"]
+        parts += [
+            f"-X {pkg}.gitVersion={version}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+        ]
     return " ".join(parts)
 
 
@@ -62,7 +66,9 @@ def components(kubernetes_version: str) -> list[Component]:
         Component("kube-apiserver", k8s_dir, "k8s.io/kubernetes/cmd/kube-apiserver", k8s),
         Component("kube-controller-manager", k8s_dir, "k8s.io/kubernetes/cmd/kube-controller-manager", k8s),
         Component("kubectl", k8s_dir, "k8s.io/kubernetes/cmd/kubectl", k8s),
-        Component("metrics-server", METRICS_SERVER_MODULE, "sigs.k8s.io/metrics-server/cmd/metrics-server", "-s -w"),
+        Component(
+            "metrics-server", METRICS_SERVER_MODULE, "sigs.k8s.io/metrics-server/cmd/metrics-server", "-s -w"
+        ),
     ]
 
 

@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
 def _print_status(st: dict[str, object]) -> None:
     print(f"devcluster {st['kubernetes_version']}  front {st['front_url']}  home {st['home']}")
     for a in st["apiservers"]:  # type: ignore[attr-defined]
-        print(f"  apiserver {a['index']}  {a['url']}  {'healthy' if a['healthy'] else 'UNHEALTHY'}  {a['node_root']}")
+        print(
+            f"  apiserver {a['index']}  {a['url']}  {'healthy' if a['healthy'] else 'UNHEALTHY'}  {a['node_root']}"
+        )
     ms = st["metrics_server"]
     print(f"  metrics-server {ms['url']}  {'healthy' if ms['healthy'] else 'UNHEALTHY'}")  # type: ignore[index]
     for node in st["nodes"]:  # type: ignore[attr-defined]
@@ -70,7 +72,7 @@ def run(argv: Sequence[str]) -> int:
         c = Cluster()
         c.require_state()
         cmd = kubectl_argv(c, list(argv[1:]))
-        os.execv(cmd[0], cmd)
+        os.execv(cmd[0], cmd)  # noqa: S606 - a passthrough replaces this process
     args = _parser().parse_args(argv)
     c = Cluster()
     if args.cmd == "build":
@@ -78,8 +80,12 @@ def run(argv: Sequence[str]) -> int:
         build.build(args.kubernetes_version)
         print(f"binaries ready in {time.monotonic() - t:.0f}s")
     elif args.cmd == "up":
-        c.up(apiservers=args.apiservers, nodes=args.nodes, pods_per_node=args.pods_per_node,
-             kubernetes_version=args.kubernetes_version)
+        c.up(
+            apiservers=args.apiservers,
+            nodes=args.nodes,
+            pods_per_node=args.pods_per_node,
+            kubernetes_version=args.kubernetes_version,
+        )
     elif args.cmd == "status":
         st = c.status()
         if args.output == "json":

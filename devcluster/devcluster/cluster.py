@@ -152,7 +152,9 @@ class Cluster:
         return self.home / "kubeconfigs" / f"{user}.kubeconfig"
 
     def creds(self, name: str = "admin") -> Credentials:
-        return Credentials(self.pki_dir / "ca.pem", self.pki_dir / f"{name}.pem", self.pki_dir / f"{name}-key.pem")
+        return Credentials(
+            self.pki_dir / "ca.pem", self.pki_dir / f"{name}.pem", self.pki_dir / f"{name}-key.pem"
+        )
 
     def kube(self, url: str | None = None, user: str = "admin", timeout: float = 10.0) -> Kube:
         return Kube(url or self.front_url, self.creds(user), timeout=timeout)
@@ -161,8 +163,8 @@ class Cluster:
         return str(self.state["bin"][name])
 
     def proc(self, name: str) -> procs.ProcRecord | None:
-        rec = self.state.get("pids", {}).get(name)
-        return rec  # type: ignore[no-any-return]
+        rec: procs.ProcRecord | None = self.state.get("pids", {}).get(name)
+        return rec
 
     def _record(self, name: str, rec: procs.ProcRecord) -> None:
         self.state.setdefault("pids", {})[name] = rec
@@ -216,7 +218,9 @@ class Cluster:
                 self._up_controller_manager()
                 self._up_kubelets()
                 self._up_metrics_server()
-                self.progress("waiting for the Metrics API (APIService Available, metrics for every node and pod)")
+                self.progress(
+                    "waiting for the Metrics API (APIService Available, metrics for every node and pod)"
+                )
                 self.wait_healthy(timeout=HEALTH_TIMEOUT)
             except DevclusterError as exc:
                 raise DevclusterError(f"{exc} (logs in {self.logs}; `devcluster down` cleans up)") from exc
@@ -235,13 +239,21 @@ class Cluster:
             self.save()
             host_addrs = [self.gateway] + [self.apiserver_ip(i) for i in range(1, self.apiserver_count + 1)]
             netns.create_bridge(self.state["bridge"], self.state["subnet"], host_addrs)
-        netns.create_netns(self.ns_of("ms"), self.state["bridge"], f"{self.prefix}vm", self.ms_ip, self.gateway)
+        netns.create_netns(
+            self.ns_of("ms"), self.state["bridge"], f"{self.prefix}vm", self.ms_ip, self.gateway
+        )
         for j, _name in enumerate(self.node_names, start=1):
             netns.create_netns(
-                self.ns_of(f"node-{j}"), self.state["bridge"], f"{self.prefix}v{j}", self.node_ip(j), self.gateway
+                self.ns_of(f"node-{j}"),
+                self.state["bridge"],
+                f"{self.prefix}v{j}",
+                self.node_ip(j),
+                self.gateway,
             )
-        self.progress(f"network: bridge {self.state['bridge']} {self.state['subnet']}.0/24, "
-                      f"{len(self.node_names) + 1} namespaces")
+        self.progress(
+            f"network: bridge {self.state['bridge']} {self.state['subnet']}.0/24, "
+            f"{len(self.node_names) + 1} namespaces"
+        )
 
     # ------------------------------------------------------------------ PKI
     def _up_pki(self) -> None:
@@ -250,7 +262,11 @@ class Cluster:
         pki.write_pair(ca, d / "ca.pem", d / "ca-key.pem")
         fp_ca = pki.make_ca("front-proxy-ca")
         pki.write_pair(fp_ca, d / "front-proxy-ca.pem", d / "front-proxy-ca-key.pem")
-        pki.write_pair(pki.issue(fp_ca, "aggregator", client=True), d / "metrics-server.pem", d / "metrics-server-key.pem")
+        pki.write_pair(
+            pki.issue(fp_ca, "aggregator", client=True),
+            d / "metrics-server.pem",
+            d / "metrics-server-key.pem",
+        )
         sa = pki.new_key()
         pki.write_file(d / "service-account-key.pem", pki.key_pem(sa), private=True)
         pki.write_file(d / "service-account.pem", pki.public_key_pem(sa))
@@ -262,10 +278,17 @@ class Cluster:
             "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ["system:masters"]),
         }
         for file, (cn, orgs) in clients.items():
-            pki.write_pair(pki.issue(ca, cn, orgs=orgs, client=True), d / f"{file}.pem", d / f"{file}-key.pem")
+            pki.write_pair(
+                pki.issue(ca, cn, orgs=orgs, client=True), d / f"{file}.pem", d / f"{file}-key.pem"
+            )
         pki.write_pair(
-            pki.issue(ca, METRICS_SERVER_DNS, server=True, dns=[METRICS_SERVER_DNS, "metrics-server.kube-system",
-                                                                  "metrics-server"], ips=[self.ms_ip]),
+            pki.issue(
+                ca,
+                METRICS_SERVER_DNS,
+                server=True,
+                dns=[METRICS_SERVER_DNS, "metrics-server.kube-system", "metrics-server"],
+                ips=[self.ms_ip],
+            ),
             d / "metrics-server-serving.pem",
             d / "metrics-server-serving-key.pem",
         )
@@ -286,8 +309,14 @@ class Cluster:
                     ca,
                     "kube-apiserver",
                     server=True,
-                    dns=["kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                         "kubernetes.default.svc.cluster.local", "localhost", f"apiserver-{i}"],
+                    dns=[
+                        "kubernetes",
+                        "kubernetes.default",
+                        "kubernetes.default.svc",
+                        "kubernetes.default.svc.cluster.local",
+                        "localhost",
+                        f"apiserver-{i}",
+                    ],
                     ips=[self.apiserver_ip(i), self.gateway, "127.0.0.1", FIRST_SERVICE_IP],
                 ),
                 d / f"apiserver-{i}.pem",
@@ -308,12 +337,21 @@ class Cluster:
         cfg = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "devcluster", "cluster": {
-                "server": server, "certificate-authority-data": b64(self.pki_dir / "ca.pem")}}],
-            "users": [{"name": user, "user": {
-                "client-certificate-data": b64(self.pki_dir / f"{cert}.pem"),
-                "client-key-data": b64(self.pki_dir / f"{cert}-key.pem"),
-            }}],
+            "clusters": [
+                {
+                    "name": "devcluster",
+                    "cluster": {"server": server, "certificate-authority-data": b64(self.pki_dir / "ca.pem")},
+                }
+            ],
+            "users": [
+                {
+                    "name": user,
+                    "user": {
+                        "client-certificate-data": b64(self.pki_dir / f"{cert}.pem"),
+                        "client-key-data": b64(self.pki_dir / f"{cert}-key.pem"),
+                    },
+                }
+            ],
             "contexts": [{"name": f"{user}@devcluster", "context": {"cluster": "devcluster", "user": user}}],
             "current-context": f"{user}@devcluster",
         }
@@ -321,11 +359,17 @@ class Cluster:
 
     def _write_kubeconfigs(self) -> None:
         d = self.home / "kubeconfigs"
-        for user, cert in (("admin", "admin"), ("metrics-guard", "metrics-guard"),
-                           ("kube-controller-manager", "kube-controller-manager"),
-                           ("metrics-server", "metrics-server-client")):
-            pki.write_file(d / f"{user}.kubeconfig", self._kubeconfig_text(user, cert, self.front_url).encode(),
-                           private=True)
+        for user, cert in (
+            ("admin", "admin"),
+            ("metrics-guard", "metrics-guard"),
+            ("kube-controller-manager", "kube-controller-manager"),
+            ("metrics-server", "metrics-server-client"),
+        ):
+            pki.write_file(
+                d / f"{user}.kubeconfig",
+                self._kubeconfig_text(user, cert, self.front_url).encode(),
+                private=True,
+            )
 
     # ------------------------------------------------------------------ etcd
     def _check_port(self, ip: str, port: int, what: str) -> None:
@@ -359,9 +403,11 @@ class Cluster:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://{gw}:{ETCD_CLIENT_PORT}/health", timeout=2) as r:  # noqa: S310
+                with urllib.request.urlopen(f"http://{gw}:{ETCD_CLIENT_PORT}/health", timeout=2) as r:
                     if b'"true"' in r.read():
-                        self.progress(f"etcd: http://{gw}:{ETCD_CLIENT_PORT} (plain HTTP on the bridge address)")
+                        self.progress(
+                            f"etcd: http://{gw}:{ETCD_CLIENT_PORT} (plain HTTP on the bridge address)"
+                        )
                         return
             except OSError:
                 pass
@@ -410,8 +456,10 @@ class Cluster:
         return argv
 
     def write_unit(self, i: int, *, aggregation: bool = True) -> None:
-        text = unitfile.render(f"Kubernetes API Server (devcluster apiserver-{i})", self.apiserver_argv(i,
-                                                                                                 aggregation=aggregation))
+        text = unitfile.render(
+            f"Kubernetes API Server (devcluster apiserver-{i})",
+            self.apiserver_argv(i, aggregation=aggregation),
+        )
         pki.write_file(self.node_root(i) / UNIT_PATH, text.encode())
 
     def _node_ssl_files(self, i: int) -> dict[str, Path]:
@@ -456,8 +504,10 @@ class Cluster:
             self._make_node_root(i)
         t = time.monotonic()
         self.restart_apiservers(list(range(1, self.apiserver_count + 1)))
-        self.progress(f"apiservers: {self.apiserver_count} ready in {time.monotonic() - t:.0f}s "
-                      f"({', '.join(self.apiserver_url(i) for i in range(1, self.apiserver_count + 1))})")
+        self.progress(
+            f"apiservers: {self.apiserver_count} ready in {time.monotonic() - t:.0f}s "
+            f"({', '.join(self.apiserver_url(i) for i in range(1, self.apiserver_count + 1))})"
+        )
 
     def _start_apiserver(self, i: int) -> None:
         argv = unitfile.parse_exec_start((self.node_root(i) / UNIT_PATH).read_text())
@@ -483,7 +533,9 @@ class Cluster:
         while pending:
             for i in sorted(pending):
                 if not procs.alive(self.proc(f"apiserver-{i}")):
-                    raise DevclusterError(f"apiserver {i} failed to start: it exited (logs/apiserver-{i}.log)")
+                    raise DevclusterError(
+                        f"apiserver {i} failed to start: it exited (logs/apiserver-{i}.log)"
+                    )
                 if self.apiserver_ready(i):
                     pending.discard(i)
             if pending and time.monotonic() > deadline:
@@ -542,7 +594,9 @@ class Cluster:
                 time.sleep(1)
         if pending:
             raise DevclusterError(f"could not create {len(pending)} objects, last: {last_error}")
-        self.state["pods"] = [f"{o['metadata']['namespace']}/{o['metadata']['name']}" for _, o in workload_pods]
+        self.state["pods"] = [
+            f"{o['metadata']['namespace']}/{o['metadata']['name']}" for _, o in workload_pods
+        ]
         self.state["pods"].append(f"kube-system/{manifests.METRICS_SERVER_POD}")
         self.save()
         self.progress(f"objects: RBAC, Service, APIService {APISERVICE}, {len(self.state['pods'])} pods")
@@ -565,7 +619,10 @@ class Cluster:
         ]
 
     def _up_controller_manager(self) -> None:
-        self._record("kube-controller-manager", procs.start(self._kcm_argv(), self.logs / "kube-controller-manager.log"))
+        self._record(
+            "kube-controller-manager",
+            procs.start(self._kcm_argv(), self.logs / "kube-controller-manager.log"),
+        )
         self.progress("kube-controller-manager: node lifecycle (grace 16s), EndpointSlice, service accounts")
 
     # ------------------------------------------------------------------ kubelets, metrics-server
@@ -591,7 +648,9 @@ class Cluster:
         j = self.node_names.index(name) + 1
         cfg = self._kubelet_config(j, name)
         argv = [sys.executable, "-m", "devcluster.kubelet", str(cfg)]
-        rec = procs.start(argv, self.logs / f"kubelet-{name}.log", netns=self.ns_of(f"node-{j}"), env=self._py_env())
+        rec = procs.start(
+            argv, self.logs / f"kubelet-{name}.log", netns=self.ns_of(f"node-{j}"), env=self._py_env()
+        )
         self._record(f"kubelet-{name}", rec)
 
     def _up_kubelets(self) -> None:
@@ -629,20 +688,28 @@ class Cluster:
     # ------------------------------------------------------------------ health
     def health_problems(self) -> list[str]:
         """What is not yet healthy (empty list = healthy)."""
-        problems = [f"apiserver {i} not ready" for i in range(1, self.apiserver_count + 1)
-                    if not self.apiserver_ready(i)]
+        problems = [
+            f"apiserver {i} not ready"
+            for i in range(1, self.apiserver_count + 1)
+            if not self.apiserver_ready(i)
+        ]
         if problems:
             return problems
         kube = self.kube(timeout=5)
         try:
             svc = kube.get(f"/apis/apiregistration.k8s.io/v1/apiservices/{APISERVICE}")
-            cond = next((c for c in svc.get("status", {}).get("conditions", []) if c["type"] == "Available"), {})
+            cond: dict[str, str] = next(
+                (c for c in svc.get("status", {}).get("conditions", []) if c["type"] == "Available"), {}
+            )
             if cond.get("status") != "True":
                 return [f"APIService not Available: {cond.get('reason')}: {cond.get('message')}"]
             nodes = kube.get("/api/v1/nodes").get("items", [])
             not_ready = [
-                n["metadata"]["name"] for n in nodes
-                if not any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
+                n["metadata"]["name"]
+                for n in nodes
+                if not any(
+                    c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", [])
+                )
             ]
             missing_nodes = set(self.node_names) - {n["metadata"]["name"] for n in nodes}
             if missing_nodes or not_ready:
@@ -651,7 +718,9 @@ class Cluster:
                 got = self.kube(self.apiserver_url(i), timeout=5).get("/apis/metrics.k8s.io/v1beta1/nodes")
                 names = {m["metadata"]["name"] for m in got.get("items", [])}
                 if set(self.node_names) - names:
-                    return [f"node metrics via apiserver {i} missing for {sorted(set(self.node_names) - names)}"]
+                    return [
+                        f"node metrics via apiserver {i} missing for {sorted(set(self.node_names) - names)}"
+                    ]
             pods = kube.get("/apis/metrics.k8s.io/v1beta1/pods").get("items", [])
             have = {f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods}
             missing = set(self.state.get("pods", [])) - have
@@ -682,10 +751,14 @@ class Cluster:
     def _tls_ok(self, host: str, port: int, path: str, server_name: str, ca: Path) -> bool:
         ctx = ssl.create_default_context(cafile=str(ca))
         try:
-            with socket.create_connection((host, port), timeout=2) as raw, \
-                    ctx.wrap_socket(raw, server_hostname=server_name) as tls:
+            with (
+                socket.create_connection((host, port), timeout=2) as raw,
+                ctx.wrap_socket(raw, server_hostname=server_name) as tls,
+            ):
                 tls.settimeout(2)
-                tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n".encode())
+                tls.sendall(
+                    f"GET {path} HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n".encode()
+                )
                 head = tls.recv(64)
                 return head.startswith(b"HTTP/1.1 200")
         except (OSError, ssl.SSLError):
@@ -696,7 +769,8 @@ class Cluster:
         ms_rec = self.proc("metrics-server")
         ms_state = procs.state(ms_rec)
         ms_healthy = ms_state not in (None, "T", "t") and self._tls_ok(
-            self.ms_ip, METRICS_SERVER_PORT, "/livez", METRICS_SERVER_DNS, self.pki_dir / "ca.pem")
+            self.ms_ip, METRICS_SERVER_PORT, "/livez", METRICS_SERVER_DNS, self.pki_dir / "ca.pem"
+        )
         return {
             "kubernetes_version": self.state["kubernetes_version"],
             "front_url": self.front_url,
@@ -721,8 +795,9 @@ class Cluster:
                     "name": name,
                     "address": self.node_ip(j),
                     "kubelet_up": procs.alive(self.proc(f"kubelet-{name}"))
-                    and self._tls_ok(self.node_ip(j), KUBELET_PORT, "/healthz", self.node_ip(j),
-                                     self.pki_dir / "ca.pem"),
+                    and self._tls_ok(
+                        self.node_ip(j), KUBELET_PORT, "/healthz", self.node_ip(j), self.pki_dir / "ca.pem"
+                    ),
                     "netns": self.ns_of(f"node-{j}"),
                 }
                 for j, name in enumerate(self.node_names, start=1)
@@ -741,8 +816,11 @@ class Cluster:
         """Stop everything; returns False when there was nothing to stop."""
         with self.locked():
             if not self.state:
-                if self.home.exists() and (self.home / "state.json").exists() is False and not any(
-                        self.home.iterdir()):
+                if (
+                    self.home.exists()
+                    and (self.home / "state.json").exists() is False
+                    and not any(self.home.iterdir())
+                ):
                     shutil.rmtree(self.home, ignore_errors=True)
                 return False
             self._teardown()
@@ -750,8 +828,13 @@ class Cluster:
 
     def _teardown(self) -> None:
         pids = self.state.get("pids", {})
-        order = ["metrics-server"] + [k for k in pids if k.startswith("kubelet-")] + [
-            "kube-controller-manager", "front-lb"] + [k for k in pids if k.startswith("apiserver-")] + ["etcd"]
+        order = (
+            ["metrics-server"]
+            + [k for k in pids if k.startswith("kubelet-")]
+            + ["kube-controller-manager", "front-lb"]
+            + [k for k in pids if k.startswith("apiserver-")]
+            + ["etcd"]
+        )
         recs = [pids[k] for k in order if k in pids]
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(recs))) as pool:
             list(pool.map(lambda r: procs.stop(r, timeout=8), recs))
@@ -767,14 +850,21 @@ class Cluster:
         self.state = {}
 
     # ------------------------------------------------------------------ faults
-    def break_fault(self, name: str, *, apiserver: int | None = None, node: str | None = None) -> dict[str, Any]:
+    def break_fault(
+        self, name: str, *, apiserver: int | None = None, node: str | None = None
+    ) -> dict[str, Any]:
         fault = faults.lookup(name)
         self.require_state()
         with self.locked():
             targets, node_name = faults.resolve_targets(
-                fault, apiserver, node, self.apiserver_count, self.node_names)
-            record: dict[str, Any] = {"name": name, "apiservers": targets, "node": node_name,
-                                      "at": _now().isoformat()}
+                fault, apiserver, node, self.apiserver_count, self.node_names
+            )
+            record: dict[str, Any] = {
+                "name": name,
+                "apiservers": targets,
+                "node": node_name,
+                "at": _now().isoformat(),
+            }
             getattr(self, "_break_" + name.replace("-", "_"))(record)
             self.state.setdefault("faults", []).append(record)
             self.save()
@@ -784,14 +874,24 @@ class Cluster:
         fp_ca = pki.load_pair(self.pki_dir / "front-proxy-ca.pem", self.pki_dir / "front-proxy-ca-key.pem")
         now = _now()
         if kind == "expired":
-            return pki.issue(fp_ca, "aggregator", client=True, not_before=now - dt.timedelta(days=366),
-                             not_after=now - dt.timedelta(days=1))
+            return pki.issue(
+                fp_ca,
+                "aggregator",
+                client=True,
+                not_before=now - dt.timedelta(days=366),
+                not_after=now - dt.timedelta(days=1),
+            )
         if kind == "wrong-cn":
             return pki.issue(fp_ca, "front-proxy-client", client=True)
         if kind == "wrong-ca":
             return pki.issue(pki.make_ca("front-proxy-ca"), "aggregator", client=True)
-        return pki.issue(fp_ca, "aggregator", client=True, not_before=now - dt.timedelta(days=362),
-                         not_after=now + dt.timedelta(days=3))
+        return pki.issue(
+            fp_ca,
+            "aggregator",
+            client=True,
+            not_before=now - dt.timedelta(days=362),
+            not_after=now + dt.timedelta(days=3),
+        )
 
     def _write_proxy_cert(self, i: int, pair: pki.Pair) -> None:
         s = self.node_root(i) / SSL_DIR
@@ -816,13 +916,22 @@ class Cluster:
 
     def _break_requestheader_ca_expiring(self, record: dict[str, Any]) -> None:
         now = _now()
-        ca = pki.make_ca("front-proxy-ca", not_before=now - dt.timedelta(days=345),
-                         not_after=now + dt.timedelta(days=20))
+        ca = pki.make_ca(
+            "front-proxy-ca", not_before=now - dt.timedelta(days=345), not_after=now + dt.timedelta(days=20)
+        )
         for i in record["apiservers"]:
             s = self.node_root(i) / SSL_DIR
             pki.write_pair(ca, s / "front-proxy-ca.pem", s / "front-proxy-ca-key.pem")
-            self._write_proxy_cert(i, pki.issue(ca, "aggregator", client=True, not_before=now - dt.timedelta(days=1),
-                                                not_after=now + dt.timedelta(days=19)))
+            self._write_proxy_cert(
+                i,
+                pki.issue(
+                    ca,
+                    "aggregator",
+                    client=True,
+                    not_before=now - dt.timedelta(days=1),
+                    not_after=now + dt.timedelta(days=19),
+                ),
+            )
         self.restart_apiservers(record["apiservers"])
 
     def _break_aggregation_disabled(self, record: dict[str, Any]) -> None:
@@ -873,8 +982,15 @@ class Cluster:
                     restart.update(rec["apiservers"])
                 elif name == "requestheader-ca-expiring":
                     for i in rec["apiservers"]:
-                        self.restore_node_files(i, ("front-proxy-ca.pem", "front-proxy-ca-key.pem",
-                                                    "metrics-server.pem", "metrics-server-key.pem"))
+                        self.restore_node_files(
+                            i,
+                            (
+                                "front-proxy-ca.pem",
+                                "front-proxy-ca-key.pem",
+                                "metrics-server.pem",
+                                "metrics-server-key.pem",
+                            ),
+                        )
                     restart.update(rec["apiservers"])
                     reset_configmap = True
                 elif name == "aggregation-disabled":

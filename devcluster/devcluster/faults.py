@@ -31,13 +31,26 @@ class Fault:
         return self.default_target is Target.NODE_1
 
 
-PROXY_CERT_FAULTS = ("proxy-cert-expired", "proxy-cert-wrong-cn", "proxy-cert-wrong-ca", "proxy-cert-expiring")
+PROXY_CERT_FAULTS = (
+    "proxy-cert-expired",
+    "proxy-cert-wrong-cn",
+    "proxy-cert-wrong-ca",
+    "proxy-cert-expiring",
+)
 
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in (
-        Fault("proxy-cert-expired", Target.ALL_APISERVERS, "expired proxy client cert + key on the node root, restart"),
-        Fault("proxy-cert-wrong-cn", Target.ALL_APISERVERS, "valid proxy client cert with CN outside allowed-names"),
+        Fault(
+            "proxy-cert-expired",
+            Target.ALL_APISERVERS,
+            "expired proxy client cert + key on the node root, restart",
+        ),
+        Fault(
+            "proxy-cert-wrong-cn",
+            Target.ALL_APISERVERS,
+            "valid proxy client cert with CN outside allowed-names",
+        ),
         Fault("proxy-cert-wrong-ca", Target.ALL_APISERVERS, "valid proxy client cert signed by another CA"),
         Fault("proxy-cert-expiring", Target.ALL_APISERVERS, "valid proxy client cert with under 7 days left"),
         Fault(
@@ -45,7 +58,11 @@ FAULTS: dict[str, Fault] = {
             Target.CLUSTER,
             "requestheader CA re-made with under 30 days left, proxy certs re-signed, apiservers restarted",
         ),
-        Fault("aggregation-disabled", Target.APISERVER_1, "apiserver restarted without requestheader/proxy flags"),
+        Fault(
+            "aggregation-disabled",
+            Target.APISERVER_1,
+            "apiserver restarted without requestheader/proxy flags",
+        ),
         Fault("metrics-server-down", Target.NONE, "metrics-server stopped; its pod turns unready"),
         Fault("metrics-server-hang", Target.NONE, "metrics-server frozen (SIGSTOP)"),
         Fault(
@@ -59,7 +76,9 @@ FAULTS: dict[str, Fault] = {
             "metrics-server serving cert not signed by the caBundle CA, restart",
         ),
         Fault("kubelet-down", Target.NODE_1, "that kubelet stops serving and heartbeating"),
-        Fault("apiserver-restart-fails", Target.APISERVER_1, "that apiserver's next restart fails until heal"),
+        Fault(
+            "apiserver-restart-fails", Target.APISERVER_1, "that apiserver's next restart fails until heal"
+        ),
     )
 }
 

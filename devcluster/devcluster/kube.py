@@ -5,9 +5,9 @@ Used by the devcluster itself and by the simulated kubelets, which must stay sma
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
-import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +70,7 @@ class Kube:
             conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
             return resp.status, resp.read()
-        except (OSError, ssl.SSLError, http.client.HTTPException, socket.timeout) as exc:
+        except (TimeoutError, OSError, ssl.SSLError, http.client.HTTPException) as exc:
             raise KubeError(0, f"{method} {self.base_url}{path}: {exc}") from exc
         finally:
             conn.close()
@@ -87,10 +87,8 @@ class Kube:
         status, data = self.request_raw(method, path, body, content_type, timeout)
         if status >= 400:
             message = data.decode(errors="replace")
-            try:
+            with contextlib.suppress(ValueError, AttributeError):
                 message = str(json.loads(data).get("message", message))
-            except (ValueError, AttributeError):
-                pass
             raise KubeError(status, message)
         if not data:
             return {}

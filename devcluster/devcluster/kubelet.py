@@ -34,7 +34,9 @@ POD_IP_ANNOTATION = "devcluster.metrics-guard.io/pod-ip"
 
 
 def _ts(t: float | None = None) -> str:
-    return dt.datetime.fromtimestamp(t if t is not None else time.time(), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(t if t is not None else time.time(), dt.UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
 
 
 def _micro(t: float | None = None) -> str:
@@ -153,7 +155,7 @@ class Kubelet:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         server = ThreadingHTTPServer((self.ip, self.port), Handler)
@@ -170,7 +172,12 @@ class Kubelet:
         now = _ts()
         cap = self.cfg.get("capacity", {"cpu": "4", "memory": "8Gi", "pods": "110"})
         conditions = [
-            ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+            (
+                "MemoryPressure",
+                "False",
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+            ),
             ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
             ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
             ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
@@ -178,7 +185,10 @@ class Kubelet:
         return {
             "capacity": cap,
             "allocatable": cap,
-            "addresses": [{"type": "InternalIP", "address": self.ip}, {"type": "Hostname", "address": self.name}],
+            "addresses": [
+                {"type": "InternalIP", "address": self.ip},
+                {"type": "Hostname", "address": self.name},
+            ],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": self.port}},
             "nodeInfo": {
                 "machineID": self.name,
@@ -315,16 +325,19 @@ class Kubelet:
             }
             if not value and t in ("Ready", "ContainersReady"):
                 cond["reason"] = "ContainersNotReady"
-                cond["message"] = "containers with unready status: [" + " ".join(
-                    c["name"] for c in pod["spec"]["containers"]
-                ) + "]"
+                cond["message"] = (
+                    "containers with unready status: ["
+                    + " ".join(c["name"] for c in pod["spec"]["containers"])
+                    + "]"
+                )
             conditions.append(cond)
         container_statuses = [
             {
                 "name": c["name"],
                 "image": c.get("image", ""),
                 "imageID": c.get("image", "") + "@sha256:" + "0" * 64,
-                "containerID": "containerd://" + hashlib.sha256(f"{meta['uid']}/{c['name']}".encode()).hexdigest(),
+                "containerID": "containerd://"
+                + hashlib.sha256(f"{meta['uid']}/{c['name']}".encode()).hexdigest(),
                 "ready": ready,
                 "started": True,
                 "restartCount": 0,

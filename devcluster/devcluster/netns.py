@@ -120,7 +120,11 @@ def drop_inbound(ns: str, sources: Sequence[str], port: int) -> None:
     )
     remove_drop(ns)
     proc = subprocess.run(
-        ["ip", "netns", "exec", ns, nft, "-f", "-"], input=ruleset, capture_output=True, text=True, check=False
+        ["ip", "netns", "exec", ns, nft, "-f", "-"],
+        input=ruleset,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise DevclusterError(f"nft failed in {ns}: {proc.stderr.strip()}")

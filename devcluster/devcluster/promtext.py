@@ -99,7 +99,9 @@ def render(node: str, node_boot: float, containers: Sequence[Container], now: fl
     system_mem = memory_bytes(node_seed, (400 + 400 * node_seed) * 2**20, now)
     node_cpu = system_cpu + sum(cpu for cpu, _ in usage.values())
     node_mem = system_mem + sum(mem for _, mem in usage.values())
-    family("node_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed by the node in core-seconds")
+    family(
+        "node_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed by the node in core-seconds"
+    )
     lines.append(f"node_cpu_usage_seconds_total {_fmt(node_cpu)} {ts}")
     family("node_memory_working_set_bytes", "gauge", "Current working set of the node in bytes")
     lines.append(f"node_memory_working_set_bytes {_fmt(round(node_mem))} {ts}")
@@ -108,7 +110,9 @@ def render(node: str, node_boot: float, containers: Sequence[Container], now: fl
     for c, (cpu, mem) in usage.items():
         prev = pods.get((c.namespace, c.pod), (0.0, 0.0))
         pods[(c.namespace, c.pod)] = (prev[0] + cpu, prev[1] + mem)
-    family("pod_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed by the pod in core-seconds")
+    family(
+        "pod_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed by the pod in core-seconds"
+    )
     for (ns, pod), (cpu, _) in pods.items():
         lines.append(f"pod_cpu_usage_seconds_total{_labels(namespace=ns, pod=pod)} {_fmt(cpu)} {ts}")
     family("pod_memory_working_set_bytes", "gauge", "Current working set of the pod in bytes")

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from devcluster.api import Cluster
 from devcluster.paths import REPO_ROOT
 
@@ -102,7 +101,9 @@ def devcluster() -> Iterator[DevclusterHandle]:
 @pytest.fixture
 def fault(devcluster: DevclusterHandle) -> FaultFactory:
     @contextlib.contextmanager
-    def _fault(name: str, *, apiserver: int | None = None, node: str | None = None) -> Iterator[dict[str, Any]]:
+    def _fault(
+        name: str, *, apiserver: int | None = None, node: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         record = devcluster.cluster.break_fault(name, apiserver=apiserver, node=node)
         try:
             yield record

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from metrics_guard.model import FindingsDocument
 
 EXIT_CANNOT_RUN = 3
@@ -137,9 +139,14 @@ def render_text(document: FindingsDocument, *, colour: bool) -> str:
 # ---------------------------------------------------------------------------------------------- running
 
 
-def _diagnose(args: argparse.Namespace) -> int:
+def clock() -> datetime:
+    """The CLI's clock (tests replace it)."""
     from datetime import UTC, datetime
 
+    return datetime.now(UTC)
+
+
+def _diagnose(args: argparse.Namespace) -> int:
     from metrics_guard.errors import ConfigError
     from metrics_guard.model import Status, exit_code
     from metrics_guard.ports import NodeRef
@@ -196,7 +203,7 @@ def _diagnose(args: argparse.Namespace) -> int:
         tls=prober,
     )
     policy = ProbePolicy(warn_days=args.warn_days, fail_days=args.fail_days)
-    document = run_probe(targets, policy, kind="all", now=lambda: datetime.now(UTC), deadline_s=args.timeout)
+    document = run_probe(targets, policy, kind="all", now=clock, deadline_s=args.timeout)
     if args.output == "json":
         sys.stdout.write(json.dumps(document.to_json(), indent=2) + "\n")
     else:

@@ -9,8 +9,8 @@ from typing import TypeVar
 
 import pytest
 from cryptography import x509
-
 from devcluster.kube import KubeError
+
 from tests.integration.conftest import DevclusterHandle, FaultFactory
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,11 @@ def available(h: DevclusterHandle) -> tuple[str, str, str]:
 def unavailable_with(h: DevclusterHandle, reason: str, *fragments: str) -> Callable[[], str | None]:
     def check() -> str | None:
         status, got_reason, message = available(h)
-        if status == "False" and got_reason == reason and (not fragments or any(f in message for f in fragments)):
+        if (
+            status == "False"
+            and got_reason == reason
+            and (not fragments or any(f in message for f in fragments))
+        ):
             return message
         return None
 
@@ -82,12 +86,15 @@ def test_baseline_top_nodes_and_pods(devcluster: DevclusterHandle) -> None:
 
 def test_proxy_cert_expired_all(devcluster: DevclusterHandle, fault: FaultFactory) -> None:
     with fault("proxy-cert-expired"):
-        message = poll(unavailable_with(devcluster, "FailedDiscoveryCheck", "401"), 60, "FailedDiscoveryCheck 401")
+        message = poll(
+            unavailable_with(devcluster, "FailedDiscoveryCheck", "401"), 60, "FailedDiscoveryCheck 401"
+        )
         assert "bad status" in message
         top = devcluster.kubectl("top", "nodes")
         assert top.returncode != 0
-        cert = x509.load_pem_x509_certificate((devcluster.node_roots[0] / "etc/ssl/kubernetes/metrics-server.pem")
-                                              .read_bytes())
+        cert = x509.load_pem_x509_certificate(
+            (devcluster.node_roots[0] / "etc/ssl/kubernetes/metrics-server.pem").read_bytes()
+        )
         assert cert.not_valid_after_utc < dt.datetime.now(dt.UTC)
     assert_healthy(devcluster)
 
@@ -102,8 +109,11 @@ def test_proxy_cert_expired_one_of_three(devcluster: DevclusterHandle, fault: Fa
 
         ok, failed = poll(mixed, 60, "some of 30 requests through the front fail, some succeed", interval=0.5)
         assert ok and failed
-        direct = poll(lambda: (c := metrics_status(devcluster, devcluster.apiserver_urls[1])[0]) != 200 and c,
-                      30, "apiserver 2 direct fails")
+        direct = poll(
+            lambda: (c := metrics_status(devcluster, devcluster.apiserver_urls[1])[0]) != 200 and c,
+            30,
+            "apiserver 2 direct fails",
+        )
         assert direct in (401, 403, 503)
     assert_healthy(devcluster)
 
@@ -119,7 +129,9 @@ def test_proxy_cert_rejected(devcluster: DevclusterHandle, fault: FaultFactory, 
 def test_proxy_cert_expiring(devcluster: DevclusterHandle, fault: FaultFactory) -> None:
     with fault("proxy-cert-expiring"):
         for root in devcluster.node_roots:
-            cert = x509.load_pem_x509_certificate((root / "etc/ssl/kubernetes/metrics-server.pem").read_bytes())
+            cert = x509.load_pem_x509_certificate(
+                (root / "etc/ssl/kubernetes/metrics-server.pem").read_bytes()
+            )
             left = cert.not_valid_after_utc - dt.datetime.now(dt.UTC)
             assert dt.timedelta(0) < left < dt.timedelta(days=7)
         poll(lambda: metrics_status(devcluster)[0] == 200, 60, "the Metrics API still works")
@@ -134,10 +146,14 @@ def _configmap_cas(h: DevclusterHandle) -> list[x509.Certificate]:
 def test_requestheader_ca_expiring(devcluster: DevclusterHandle, fault: FaultFactory) -> None:
     with fault("requestheader-ca-expiring"):
         soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
-        poll(lambda: any(ca.not_valid_after_utc < soon for ca in _configmap_cas(devcluster)), 30,
-             "an expiring requestheader CA in the ConfigMap")
-        ca = x509.load_pem_x509_certificate((devcluster.node_roots[0] / "etc/ssl/kubernetes/front-proxy-ca.pem")
-                                            .read_bytes())
+        poll(
+            lambda: any(ca.not_valid_after_utc < soon for ca in _configmap_cas(devcluster)),
+            30,
+            "an expiring requestheader CA in the ConfigMap",
+        )
+        ca = x509.load_pem_x509_certificate(
+            (devcluster.node_roots[0] / "etc/ssl/kubernetes/front-proxy-ca.pem").read_bytes()
+        )
         assert ca.not_valid_after_utc < soon
         poll(lambda: metrics_status(devcluster)[0] == 200, 90, "the Metrics API works with the new CA")
     cas = _configmap_cas(devcluster)
@@ -150,10 +166,15 @@ def test_aggregation_disabled(devcluster: DevclusterHandle, fault: FaultFactory)
     with fault("aggregation-disabled"):
         text = unit.read_text()
         assert "--requestheader-client-ca-file" not in text and "--proxy-client-cert-file" not in text
-        assert "--requestheader-client-ca-file" in (devcluster.node_roots[1] / unit.relative_to(
-            devcluster.node_roots[0])).read_text()
-        code = poll(lambda: (c := metrics_status(devcluster, devcluster.apiserver_urls[0])[0]) != 200 and c, 60,
-                    "apiserver 1 cannot reach the Metrics API")
+        assert (
+            "--requestheader-client-ca-file"
+            in (devcluster.node_roots[1] / unit.relative_to(devcluster.node_roots[0])).read_text()
+        )
+        code = poll(
+            lambda: (c := metrics_status(devcluster, devcluster.apiserver_urls[0])[0]) != 200 and c,
+            60,
+            "apiserver 1 cannot reach the Metrics API",
+        )
         assert code in (401, 403, 503)
     assert "--requestheader-client-ca-file" in unit.read_text()
     assert_healthy(devcluster)
@@ -183,8 +204,11 @@ def test_metrics_server_hang(devcluster: DevclusterHandle, fault: FaultFactory) 
 def test_no_route_to_metrics_server(devcluster: DevclusterHandle, fault: FaultFactory) -> None:
     ns, pod = devcluster.status["metrics_server"]["pod"].split("/")
     with fault("no-route-to-metrics-server"):
-        message = poll(unavailable_with(devcluster, "FailedDiscoveryCheck", *TIMEOUT_WORDS), 90,
-                       "FailedDiscoveryCheck with a timeout")
+        message = poll(
+            unavailable_with(devcluster, "FailedDiscoveryCheck", *TIMEOUT_WORDS),
+            90,
+            "FailedDiscoveryCheck with a timeout",
+        )
         assert "401" not in message
         assert pod_ready(devcluster, ns, pod), "metrics-server itself stays Ready"
     assert_healthy(devcluster)

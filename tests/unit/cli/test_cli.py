@@ -5,12 +5,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
-
 from metrics_guard import cli
 from metrics_guard.ports import KubeTransport
+
 from tests.fakes.kube import FakeTlsProber, FakeTransport, fixture_cluster
+from tests.unit.service.test_probe_fixtures import NOW
 
 
 def schema() -> dict[str, Any]:
@@ -29,6 +30,7 @@ def _patch(monkeypatch: pytest.MonkeyPatch, transport: FakeTransport) -> None:
     from metrics_guard.adapters import tls
 
     monkeypatch.setattr(tls, "SocketTlsProber", lambda: FakeTlsProber({}))
+    monkeypatch.setattr(cli, "clock", lambda: NOW)
 
 
 @pytest.mark.parametrize(
@@ -44,7 +46,9 @@ def test_json_output_validates_and_exit_code(
     assert document["schema"] == "metrics-guard.findings/v1"
 
 
-def test_text_output_is_a_table_with_causes(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_text_output_is_a_table_with_causes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     _patch(monkeypatch, fixture_cluster("fault_backend_hang"))
     assert cli.main(["diagnose"]) == 2
@@ -97,5 +101,7 @@ def test_cli_import_is_light() -> None:
     import sys
 
     code = "import sys, metrics_guard.cli; print(int(any(m.startswith(('cryptography','kubernetes')) for m in sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "0"

@@ -5,7 +5,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from metrics_guard.decode.apiservice import decode_apiservice, decode_apiservice_list
 from metrics_guard.decode.core import (
     decode_authentication_configmap,
@@ -21,19 +20,38 @@ from metrics_guard.decode.metrics import decode_node_metrics_list, decode_pod_me
 from metrics_guard.decode.quantity import cpu_nanocores, memory_bytes, parse_quantity
 from metrics_guard.decode.text import decode_health_verbose, parse_samples, unavailable_apiservice
 from metrics_guard.errors import DecodeError
+
 from tests.fakes.kube import FIXTURES, load_fixture
 
-QUANTITIES = ["0", "1", "4", "250m", "139914457n", "1298372Ki", "8Gi", "1.5", "2k", "3M", "1e3", "12u", "1Mi", "0.5Gi", "100Ti"]
+QUANTITIES = [
+    "0",
+    "1",
+    "4",
+    "250m",
+    "139914457n",
+    "1298372Ki",
+    "8Gi",
+    "1.5",
+    "2k",
+    "3M",
+    "1e3",
+    "12u",
+    "1Mi",
+    "0.5Gi",
+    "100Ti",
+]
 
 
 @pytest.mark.parametrize("text", QUANTITIES, ids=QUANTITIES)
 def test_quantity_matches_kubernetes(text: str) -> None:
     from kubernetes.utils import parse_quantity as reference
 
-    assert parse_quantity(text) == reference(text)
+    assert parse_quantity(text) == reference(text)  # type: ignore[no-untyped-call]
 
 
-@pytest.mark.parametrize("text", ["", "abc", "1Ki2", "5x", "--1"], ids=["empty", "word", "junk", "suffix", "sign"])
+@pytest.mark.parametrize(
+    "text", ["", "abc", "1Ki2", "5x", "--1"], ids=["empty", "word", "junk", "suffix", "sign"]
+)
 def test_quantity_rejects(text: str) -> None:
     with pytest.raises(DecodeError):
         parse_quantity(text)
@@ -51,7 +69,8 @@ def _files(prefix: str, suffix: str) -> list[str]:
     return sorted(p.name for p in FIXTURES.glob(f"{prefix}*{suffix}"))
 
 
-APISERVICE_FILES = _files("fault_", "_apiservice.json") + [
+APISERVICE_FILES = [
+    *_files("fault_", "_apiservice.json"),
     "apiservice_healthy.json",
     "apiservice_healthy_steady.json",
     "apiservice_backend_never_started.json",
@@ -86,11 +105,15 @@ def test_apiservice_table_is_wrong_kind() -> None:
         decode_apiservice(load_fixture("apiservice_healthy_table.json").body)
 
 
-DISCOVERY = _files("", "discovery_apis_aggregated.json") + _files("", "discovery_apis_legacy.json") + [
-    "discovery_apis_aggregated_healthy.json",
-    "discovery_apis_legacy_healthy.json",
-    "discovery_apis_before_apiservice.json",
-]
+DISCOVERY = (
+    _files("", "discovery_apis_aggregated.json")
+    + _files("", "discovery_apis_legacy.json")
+    + [
+        "discovery_apis_aggregated_healthy.json",
+        "discovery_apis_legacy_healthy.json",
+        "discovery_apis_before_apiservice.json",
+    ]
+)
 
 
 @pytest.mark.parametrize("name", DISCOVERY, ids=DISCOVERY)
@@ -117,7 +140,11 @@ def test_resource_list() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["metrics_nodes_healthy.json", "metrics_nodes_healthy_protobuf_accept.json", "fault_endpoints_deleted_immediate_metrics_nodes.json"],
+    [
+        "metrics_nodes_healthy.json",
+        "metrics_nodes_healthy_protobuf_accept.json",
+        "fault_endpoints_deleted_immediate_metrics_nodes.json",
+    ],
 )
 def test_node_metrics(name: str) -> None:
     items = decode_node_metrics_list(load_fixture(name).body)
@@ -153,7 +180,15 @@ def test_endpoints() -> None:
         json.dumps(
             {
                 "kind": "EndpointSliceList",
-                "items": [{"endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": False}}, {"addresses": ["10.0.0.2"]}], "ports": [{"name": "https", "port": 10250}]}],
+                "items": [
+                    {
+                        "endpoints": [
+                            {"addresses": ["10.0.0.1"], "conditions": {"ready": False}},
+                            {"addresses": ["10.0.0.2"]},
+                        ],
+                        "ports": [{"name": "https", "port": 10250}],
+                    }
+                ],
             }
         )
     )
@@ -161,7 +196,9 @@ def test_endpoints() -> None:
 
 
 def test_configmap() -> None:
-    config = decode_authentication_configmap(load_fixture("cluster_extension_apiserver_authentication_configmap.json").body)
+    config = decode_authentication_configmap(
+        load_fixture("cluster_extension_apiserver_authentication_configmap.json").body
+    )
     assert config.allowed_names == ("aggregator",)
     assert config.username_headers == ("X-Remote-User",)
     assert config.requestheader_ca_pem is not None and config.client_ca_pem is not None
@@ -178,8 +215,12 @@ def test_configmap_allowed_names_not_json() -> None:
 def test_status_bodies() -> None:
     status = decode_status(load_fixture("metrics_node_missing_healthy.json").body)
     assert status.code == 404 and status.reason == "NotFound"
-    assert error_text(load_fixture("fault_backend_down_immediate_metrics_nodes.json").body).startswith("error trying")
-    assert "forced status 403" in error_text(load_fixture("fault_backend_403_immediate_metrics_nodes.json").body)
+    assert error_text(load_fixture("fault_backend_down_immediate_metrics_nodes.json").body).startswith(
+        "error trying"
+    )
+    assert "forced status 403" in error_text(
+        load_fixture("fault_backend_403_immediate_metrics_nodes.json").body
+    )
 
 
 BAD = {
@@ -203,19 +244,25 @@ def test_prometheus_gauge() -> None:
     assert unavailable_apiservice(text, "v1beta1.metrics.k8s.io") is True
     assert unavailable_apiservice(text.replace("} 1", "} 0"), "v1beta1.metrics.k8s.io") is False
     assert unavailable_apiservice("other_metric 1\n", "v1beta1.metrics.k8s.io") is None
-    assert parse_samples(text, "aggregator_unavailable_apiservice")[0].label("name") == "v1beta1.metrics.k8s.io"
+    assert (
+        parse_samples(text, "aggregator_unavailable_apiservice")[0].label("name") == "v1beta1.metrics.k8s.io"
+    )
     with pytest.raises(DecodeError):
         unavailable_apiservice("<html>", "x")
 
 
-@pytest.mark.parametrize("name", _files("", "readyz_verbose.json") + ["cluster_livez_verbose.json", "cluster_healthz_verbose.json"])
+@pytest.mark.parametrize(
+    "name", [*_files("", "readyz_verbose.json"), "cluster_livez_verbose.json", "cluster_healthz_verbose.json"]
+)
 def test_health_reports(name: str) -> None:
     report = decode_health_verbose(load_fixture(name).body)
     assert report.passed and not report.failing
 
 
 def test_health_report_failing() -> None:
-    report = decode_health_verbose("[+]ping ok\n[-]poststarthook/x failed: reason withheld\nreadyz check failed\n")
+    report = decode_health_verbose(
+        "[+]ping ok\n[-]poststarthook/x failed: reason withheld\nreadyz check failed\n"
+    )
     assert not report.passed and report.failing == ("poststarthook/x",)
 
 

@@ -7,14 +7,19 @@ import datetime as dt
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from devcluster import faults, pki, promtext, unitfile
 from devcluster.cli import main
 from devcluster.errors import UsageError
 
+from devcluster import faults, pki, promtext, unitfile
+
 
 def test_unit_round_trip_keeps_every_flag() -> None:
-    argv = ["/n/usr/local/bin/kube-apiserver", "--a=1", "--path=/x y/z", "--requestheader-allowed-names=aggregator"]
+    argv = [
+        "/n/usr/local/bin/kube-apiserver",
+        "--a=1",
+        "--path=/x y/z",
+        "--requestheader-allowed-names=aggregator",
+    ]
     text = unitfile.render("Kubernetes API Server", argv)
     assert "ExecStart=" in text and "\\\n" in text
     assert unitfile.parse_exec_start(text) == argv
@@ -44,9 +49,17 @@ def test_flags_of() -> None:
 
 def test_fault_table_matches_the_contract() -> None:
     assert list(faults.FAULTS) == [
-        "proxy-cert-expired", "proxy-cert-wrong-cn", "proxy-cert-wrong-ca", "proxy-cert-expiring",
-        "requestheader-ca-expiring", "aggregation-disabled", "metrics-server-down", "metrics-server-hang",
-        "no-route-to-metrics-server", "metrics-server-serving-cert-mismatch", "kubelet-down",
+        "proxy-cert-expired",
+        "proxy-cert-wrong-cn",
+        "proxy-cert-wrong-ca",
+        "proxy-cert-expiring",
+        "requestheader-ca-expiring",
+        "aggregation-disabled",
+        "metrics-server-down",
+        "metrics-server-hang",
+        "no-route-to-metrics-server",
+        "metrics-server-serving-cert-mismatch",
+        "kubelet-down",
         "apiserver-restart-fails",
     ]
 
@@ -70,7 +83,12 @@ def test_fault_targets(name: str, apiserver: int | None, node: str | None, expec
 
 @pytest.mark.parametrize(
     ("name", "apiserver", "node"),
-    [("nope", None, None), ("kubelet-down", 1, None), ("proxy-cert-expired", 4, None), ("kubelet-down", None, "x")],
+    [
+        ("nope", None, None),
+        ("kubelet-down", 1, None),
+        ("proxy-cert-expired", 4, None),
+        ("kubelet-down", None, "x"),
+    ],
 )
 def test_fault_bad_input(name: str, apiserver: int | None, node: str | None) -> None:
     with pytest.raises(UsageError):
@@ -130,9 +148,14 @@ def test_prometheus_text_has_every_family_and_grows() -> None:
     t1 = promtext.render("node-1", 0.0, containers, 2_000.0)
     t2 = promtext.render("node-1", 0.0, containers, 2_015.0)
     for family in (
-        "node_cpu_usage_seconds_total", "node_memory_working_set_bytes", "container_cpu_usage_seconds_total",
-        "container_memory_working_set_bytes", "container_start_time_seconds", "pod_cpu_usage_seconds_total",
-        "pod_memory_working_set_bytes", "resource_scrape_error",
+        "node_cpu_usage_seconds_total",
+        "node_memory_working_set_bytes",
+        "container_cpu_usage_seconds_total",
+        "container_memory_working_set_bytes",
+        "container_start_time_seconds",
+        "pod_cpu_usage_seconds_total",
+        "pod_memory_working_set_bytes",
+        "resource_scrape_error",
     ):
         assert f"# TYPE {family} " in t1
     s1, s2 = _samples(t1), _samples(t2)

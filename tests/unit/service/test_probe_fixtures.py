@@ -3,13 +3,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from metrics_guard.errors import KubeConnectError, KubeTimeoutError, ResponseTooLargeError
 from metrics_guard.model import Code, FindingsDocument, Status
 from metrics_guard.pki.inspect import spki_sha256
 from metrics_guard.ports import NodeMaterial, NodeRef
 from metrics_guard.service.probe import ProbePolicy, ProbeTargets, run_probe
-from tests.fakes.kube import FakeCertificateSource, FakeTransport, fixture_cluster, text_response, unavailable_metrics
+
+from tests.fakes.kube import (
+    FakeCertificateSource,
+    FakeTransport,
+    fixture_cluster,
+    text_response,
+    unavailable_metrics,
+)
 from tests.pki_factory import Issued, make_ca, make_cert
 
 NOW = datetime(2026, 11, 25, 17, 9, 48, tzinfo=UTC)
@@ -28,8 +34,18 @@ def test_healthy_cluster_is_all_ok() -> None:
     bad = [f"{f.check} {f.target} {f.code} {f.summary}" for f in doc.findings if not f.ok]
     assert bad == []
     checks = {f.check for f in doc.findings}
-    assert {"metrics-api.apiservice", "metrics-api.end-to-end", "metrics-api.node-coverage", "metrics-server.ready"} <= checks
-    assert {"metrics-api.discovery", "aggregation.config", "certs.requestheader-ca", "certs.client-ca"} <= checks
+    assert {
+        "metrics-api.apiservice",
+        "metrics-api.end-to-end",
+        "metrics-api.node-coverage",
+        "metrics-server.ready",
+    } <= checks
+    assert {
+        "metrics-api.discovery",
+        "aggregation.config",
+        "certs.requestheader-ca",
+        "certs.client-ca",
+    } <= checks
 
 
 FAULTS = [
@@ -56,7 +72,10 @@ def test_each_recorded_fault_gives_its_code(scenario: str, code: Code) -> None:
 
 
 def test_hang_with_metrics_server_unready_points_at_metrics_server() -> None:
-    doc = probe(ProbeTargets("test", fixture_cluster("fault_backend_hang", metrics_server_ready=False)), kind="metrics")
+    doc = probe(
+        ProbeTargets("test", fixture_cluster("fault_backend_hang", metrics_server_ready=False)),
+        kind="metrics",
+    )
     assert failing_codes(doc) == {Code.METRICS_SERVER_NOT_READY}
 
 
@@ -123,11 +142,18 @@ def _configmap(ca: Issued) -> FakeTransport:
     return fixture_cluster("healthy", configmap=json_response("cm", recorded))
 
 
-def _ha(scenario: str, certs: dict[int, Issued], ca: Issued, broken: set[int], *, flagless: set[int] = frozenset()) -> ProbeTargets:  # type: ignore[assignment]
+def _ha(
+    scenario: str,
+    certs: dict[int, Issued],
+    ca: Issued,
+    broken: set[int],
+    *,
+    flagless: frozenset[int] = frozenset(),
+) -> ProbeTargets:
     front = fixture_cluster(scenario)
-    front.routes["/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication"] = _configmap(ca).routes[
-        "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication"
-    ]
+    front.routes["/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication"] = _configmap(
+        ca
+    ).routes["/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication"]
     materials = {i: _material(i, c, ca, flags=i not in flagless) for i, c in certs.items()}
     apiservers = []
     for i in certs:
@@ -151,15 +177,21 @@ def ca() -> Issued:
 
 def test_proxy_cert_expired_on_one_apiserver(ca: Issued) -> None:
     good = make_cert("aggregator", ca, now=NOW)
-    expired = make_cert("aggregator", ca, not_before=NOW - timedelta(days=400), not_after=NOW - timedelta(days=1))
+    expired = make_cert(
+        "aggregator", ca, not_before=NOW - timedelta(days=400), not_after=NOW - timedelta(days=1)
+    )
     targets = _ha("fault_proxy_cert_expired", {1: good, 2: expired, 3: good}, ca, {2})
     doc = probe(targets)
     assert failing_codes(doc) <= {Code.PROXY_CERT_EXPIRED, Code.APISERVERS_DISAGREE}
     cert = next(f for f in doc.findings if str(f.target) == "cert/proxy-client@apiserver/2")
     assert cert.code is Code.PROXY_CERT_EXPIRED and cert.remediable_by is not None
-    api2 = next(f for f in doc.findings if f.check == "metrics-api.apiserver" and str(f.target) == "apiserver/2")
+    api2 = next(
+        f for f in doc.findings if f.check == "metrics-api.apiserver" and str(f.target) == "apiserver/2"
+    )
     assert api2.code is Code.PROXY_CERT_EXPIRED and api2.remediable_by is None
-    assert next(f for f in doc.findings if str(f.target) == "apiserver/1" and f.check == "metrics-api.apiserver").ok
+    assert next(
+        f for f in doc.findings if str(f.target) == "apiserver/1" and f.check == "metrics-api.apiserver"
+    ).ok
     remediable = [str(f.target) for f in doc.findings if f.remediable_by is not None]
     assert remediable == ["cert/proxy-client@apiserver/2"]
 
@@ -170,7 +202,11 @@ def test_proxy_cert_expired_on_one_apiserver(ca: Issued) -> None:
     ids=["wrong-cn", "wrong-ca"],
 )
 def test_proxy_cert_faults_on_all_apiservers(ca: Issued, kind: str, code: Code) -> None:
-    bad = make_cert("front-proxy-client", ca, now=NOW) if kind == "wrong-cn" else make_cert("aggregator", make_ca("other"), now=NOW)
+    bad = (
+        make_cert("front-proxy-client", ca, now=NOW)
+        if kind == "wrong-cn"
+        else make_cert("aggregator", make_ca("other"), now=NOW)
+    )
     scenario = "fault_proxy_cert_wrongcn" if kind == "wrong-cn" else "fault_proxy_cert_otherca"
     doc = probe(_ha(scenario, {1: bad, 2: bad, 3: bad}, ca, {1, 2, 3}))
     assert failing_codes(doc) == {code}, [f"{f.target} {f.code}" for f in doc.findings if not f.ok]
@@ -178,7 +214,7 @@ def test_proxy_cert_faults_on_all_apiservers(ca: Issued, kind: str, code: Code) 
 
 def test_aggregation_disabled_on_apiserver_1(ca: Issued) -> None:
     good = make_cert("aggregator", ca, now=NOW)
-    doc = probe(_ha("fault_backend_403", {1: good, 2: good, 3: good}, ca, {1}, flagless={1}))
+    doc = probe(_ha("fault_backend_403", {1: good, 2: good, 3: good}, ca, {1}, flagless=frozenset({1})))
     assert failing_codes(doc) <= {Code.AGGREGATION_NOT_CONFIGURED, Code.APISERVERS_DISAGREE}
     flags = next(f for f in doc.findings if f.check == "aggregation.flags" and str(f.target) == "apiserver/1")
     assert flags.code is Code.AGGREGATION_NOT_CONFIGURED
@@ -213,7 +249,9 @@ def test_401_from_kube_apiserver_itself() -> None:
 
 def test_401_passed_through_from_backend() -> None:
     cluster = fixture_cluster("healthy")
-    cluster.routes["/apis/metrics.k8s.io/v1beta1/nodes"] = text_response("x", '{"kind":"Status","code":401,"message":"Unauthorized"}', 401)
+    cluster.routes["/apis/metrics.k8s.io/v1beta1/nodes"] = text_response(
+        "x", '{"kind":"Status","code":401,"message":"Unauthorized"}', 401
+    )
     doc = probe(ProbeTargets("test", cluster), kind="metrics")
     nodes = next(f for f in doc.findings if str(f.target) == "resource/nodes.metrics.k8s.io")
     assert nodes.code is Code.AGGREGATOR_PROXY_CERT_REJECTED and nodes.evidence["origin"] == "backend"
@@ -243,11 +281,14 @@ def test_malformed_configmap_pem_and_names() -> None:
 
     from tests.fakes.kube import json_response
 
-    cm = {"kind": "ConfigMap", "data": {
-        "requestheader-client-ca-file": "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
-        "requestheader-allowed-names": "aggregator",
-        "requestheader-username-headers": '["X-Remote-User"]',
-    }}
+    cm = {
+        "kind": "ConfigMap",
+        "data": {
+            "requestheader-client-ca-file": "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+            "requestheader-allowed-names": "aggregator",
+            "requestheader-username-headers": '["X-Remote-User"]',
+        },
+    }
     cluster = fixture_cluster("healthy", configmap=json_response("cm", cm))
     doc = probe(ProbeTargets("test", cluster), kind="certs")
     config = next(f for f in doc.findings if f.check == "aggregation.config")
