@@ -76,6 +76,20 @@ CHUNK_BYTES: Final = 256 * 1024
 MAX_RETRY_AFTER_S: Final = 10.0
 _SECRET_QUERY_KEYS: Final = frozenset({"token", "access_token", "id_token", "password", "secret"})
 _USER_AGENT: Final = "metrics-guard/0.1"
+#: Benchmarks only: when set, every GET's endpoint, path and Accept header is appended to this file as one
+#: JSON line, so that a bare client can replay exactly the same requests (benchmarks/probe_overhead.py).
+_TRACE_PATH: Final = os.environ.get("METRICS_GUARD_TRACE_REQUESTS")
+_trace_lock = threading.Lock()
+
+
+def _trace(endpoint: str, path: str, accept: str) -> None:
+    if _TRACE_PATH is None:
+        return
+    import json
+
+    line = json.dumps({"endpoint": endpoint, "path": path, "accept": accept})
+    with _trace_lock, Path(_TRACE_PATH).open("a", encoding="utf-8") as out:
+        out.write(line + "\n")
 DEFAULT_LIMITS: Final = TransportLimits()
 
 
@@ -342,6 +356,7 @@ class ApiClientTransport:
                     self._credentials.invalidate()
                     refreshed = True
                     continue
+                _trace(self._endpoint, path, accept)
                 return response
             delay = min(limits.backoff_s * (2**attempt), max(0.0, deadline - time.monotonic()))
             _log.info("retrying GET", extra={"url": url, "attempt": attempt + 1, "reason": reason})

@@ -55,7 +55,7 @@ def subject_for(kind: NoticeKind, finding: Finding) -> str:
     subject = f"{head}{detail} on {finding.target}"
     # SNS subjects: ASCII printable only, no newlines, under 100 characters.
     subject = "".join(c if 32 <= ord(c) < 127 else "?" for c in subject)
-    return _clip(subject, SUBJECT_MAX)
+    return subject if len(subject) <= SUBJECT_MAX else subject[: SUBJECT_MAX - 3] + "..."
 
 
 def _evidence_lines(evidence: dict[str, Json] | object) -> list[str]:
