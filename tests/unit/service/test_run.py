@@ -10,9 +10,8 @@ from datetime import datetime
 
 from metrics_guard.errors import CredentialsError
 from metrics_guard.model import Code, Finding, Status
-from metrics_guard.ports import ProbeTargets
+from metrics_guard.service.probe import ProbePolicy, ProbeTargets
 from metrics_guard.service.jobs import ProbeJob
-from metrics_guard.service.probe import ProbePolicy
 from metrics_guard.service.run import RunLimits, probe_clusters
 from tests.unit.service.serverless_fakes import (
     Clock,
@@ -107,11 +106,11 @@ def test_a_hanging_probe_becomes_probe_error_and_the_others_are_kept() -> None:
     release = threading.Event()
 
     def hang(targets: ProbeTargets, now: datetime) -> list[Finding]:
-        release.wait(5)
+        release.wait(10)
         return []
 
     started = time.monotonic()
-    deadline = started + 1.5
+    deadline = started + 4.0
     try:
         documents = probe_clusters(
             registry("a", "slow"), ["*"], kind="metrics", connector=FakeConnector(),
@@ -120,7 +119,7 @@ def test_a_hanging_probe_becomes_probe_error_and_the_others_are_kept() -> None:
         )
     finally:
         release.set()
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 4.5
     assert codes(documents) == {"a": ["OK"], "slow": ["PROBE_ERROR"]}
 
 
