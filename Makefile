@@ -41,7 +41,7 @@ $(CHECKOV):
 .PHONY: venv tools system-deps binaries
 venv: $(VENV_STAMP) ## the project's virtualenv (.venv) with pinned dependencies
 tools: $(SAM) $(CHECKOV) ## AWS SAM CLI and checkov, each in a virtualenv of its own
-system-deps: ## Debian packages the devcluster needs (haproxy, nftables, iproute2, openssl, curl)
+system-deps: ## Debian packages the devcluster needs (nftables, iproute2, openssl, curl)
 	@bash devcluster/install-system-deps.sh
 binaries: venv system-deps ## build (or reuse) the devcluster's Go binaries
 	$(VENV)/bin/devcluster build

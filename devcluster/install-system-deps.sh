@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
-# Debian packages the devcluster uses: haproxy (front load balancer), nftables (fault injection: a silent
-# DROP), iproute2 (network namespaces), openssl and curl (the node scripts). Idempotent; needs root.
+# Debian packages the devcluster uses: nftables (fault injection: a silent DROP), iproute2 (network namespaces), openssl and curl (the node scripts). Idempotent; needs root.
 set -euo pipefail
 need=()
-command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)

@@ -1,8 +1,8 @@
 """A moto server on a free loopback port, run as a subprocess and stopped by its PID.
 
-    with MotoServer() as moto:       # or the ``moto_server`` fixture of tests/integration/aws/conftest.py
-        moto.endpoint                # http://127.0.0.1:PORT
-        moto.client("sns")           # a boto3 client pointed at it
+with MotoServer() as moto:       # or the ``moto_server`` fixture of tests/integration/aws/conftest.py
+    moto.endpoint                # http://127.0.0.1:PORT
+    moto.client("sns")           # a boto3 client pointed at it
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class MotoServer:
         binary = Path(sys.executable).with_name("moto_server")
         command = [str(binary)] if binary.exists() else [sys.executable, "-m", "moto.server"]
         env = {**os.environ, **FAKE_ENV}
-        self._process = subprocess.Popen(  # noqa: S603 - our own venv's moto_server
+        self._process = subprocess.Popen(
             [*command, "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -58,9 +58,11 @@ class MotoServer:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"moto_server exited with {self._process.returncode}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1):  # noqa: S310 - loopback
-                    return self
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1),  # noqa: S310 - loopback
+            ):
+                return self
             time.sleep(0.1)
         self.stop()
         raise RuntimeError("moto_server did not start")
@@ -78,8 +80,8 @@ class MotoServer:
             process.wait(timeout=10)
 
     def reset(self) -> None:
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - loopback
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - loopback http
             pass
 
     def client(self, service: str) -> Any:

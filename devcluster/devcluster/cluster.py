@@ -933,6 +933,18 @@ class Cluster:
                 ),
             )
         self.restart_apiservers(record["apiservers"])
+        # metrics-server picks the new CA up from the ConfigMap once its informer has re-listed: wait for that,
+        # so the fault leaves a working cluster whose requestheader CA is about to expire.
+        self._wait_metrics_api(90)
+
+    def _wait_metrics_api(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(KubeError):
+                if self.kube(timeout=5).request_raw("GET", "/apis/metrics.k8s.io/v1beta1/nodes")[0] == 200:
+                    return True
+            time.sleep(1)
+        return False
 
     def _break_aggregation_disabled(self, record: dict[str, Any]) -> None:
         for i in record["apiservers"]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from metrics_guard import lambda_entry
 from metrics_guard.model import Json
 from metrics_guard.observability import logger as make_logger

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from devcluster.api import Cluster
 from devcluster.paths import REPO_ROOT
 

@@ -194,6 +194,7 @@ def _diagnose(args: argparse.Namespace) -> int:
         prober = SocketTlsProber()
     except ImportError:
         prober = None
+    ca_pem = getattr(front, "ca_pem", None)
     targets = ProbeTargets(
         cluster=args.context or "default",
         front=front,
@@ -201,6 +202,7 @@ def _diagnose(args: argparse.Namespace) -> int:
         certificates=certificates,
         nodes=nodes,
         tls=prober,
+        apiserver_ca_pem=ca_pem.decode("ascii", "replace") if isinstance(ca_pem, bytes) else None,
     )
     policy = ProbePolicy(warn_days=args.warn_days, fail_days=args.fail_days)
     document = run_probe(targets, policy, kind="all", now=clock, deadline_s=args.timeout)

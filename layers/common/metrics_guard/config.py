@@ -71,8 +71,16 @@ class Settings(BaseModel):
     metrics_namespace: str = "MetricsGuard"
     audit_retention_days: int = Field(default=400, ge=1)
 
-    @field_validator("topic_arn", "table_name", "registry_parameter", "slack_webhook_secret_arn", "ca_secret_arn",
-                     "read_material_document", "remediation_document", mode="before")
+    @field_validator(
+        "topic_arn",
+        "table_name",
+        "registry_parameter",
+        "slack_webhook_secret_arn",
+        "ca_secret_arn",
+        "read_material_document",
+        "remediation_document",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         # CloudFormation cannot omit an environment variable conditionally: "" means not configured.

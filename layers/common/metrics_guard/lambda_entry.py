@@ -141,6 +141,7 @@ def notify(
         notifier = wiring.notifier()
     except ConfigError as exc:
         return rejected(logger, metrics, str(exc), kind="configuration")
+    metrics.add_metric(name=obs.FINDINGS_RECEIVED, unit=MetricUnit.Count, value=len(findings))
     outcomes = [notifier.handle(f) for f in findings]  # AwsError from SNS propagates: retried, then DLQ
     for outcome in outcomes:
         if outcome.notice is not None:

@@ -19,7 +19,7 @@ from metrics_guard.service.remediate_ports import (
     RolloutPhase,
     ScriptResult,
 )
-from tests.integration.aws._moto import MotoServer
+from tests.moto_server import MotoServer
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -41,20 +41,14 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[MotoServer]:
+    """A server of this module's own (tests/moto_server.py), stopped by PID at the end."""
     with MotoServer() as server:
         yield server
 
 
 @pytest.fixture
 def client(moto: MotoServer) -> Iterator[DynamoDBClient]:
-    env = moto.env()
-    ddb = boto3.client(
-        "dynamodb",
-        endpoint_url=moto.url,
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    ddb: DynamoDBClient = moto.client("dynamodb")
     name = f"rollouts-{id(ddb)}"
     ddb.create_table(
         TableName=name,

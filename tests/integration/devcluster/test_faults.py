@@ -9,8 +9,8 @@ from typing import TypeVar
 
 import pytest
 from cryptography import x509
-from devcluster.kube import KubeError
 
+from devcluster.kube import KubeError
 from tests.integration.conftest import DevclusterHandle, FaultFactory
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ GOOD = {
 
 
 def entry(**changes: object) -> dict[str, object]:
-    data = json.loads(json.dumps(GOOD))
+    data: dict[str, object] = json.loads(json.dumps(GOOD))
     for key, value in changes.items():
         if value is None:
             data.pop(key, None)
@@ -33,8 +33,12 @@ def entry(**changes: object) -> dict[str, object]:
 
 
 def test_good_entries() -> None:
-    eks = {"name": "eks-1", "endpoint": "https://ABC.gr7.us-east-1.eks.amazonaws.com", "layout": "eks",
-           "ca_pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}
+    eks = {
+        "name": "eks-1",
+        "endpoint": "https://ABC.gr7.us-east-1.eks.amazonaws.com",
+        "layout": "eks",
+        "ca_pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    }
     registry = parse_registry(json.dumps([GOOD, eks]))
     assert registry.names() == ("prod", "eks-1")
     assert registry.errors == ()
@@ -49,15 +53,31 @@ def test_good_entries() -> None:
         (entry(credentials_secret_arn=None), "prod", "credentials_secret_arn"),
         (entry(credentials_secret_arn="not-an-arn"), "prod", "credentials_secret_arn"),
         (entry(control_plane={}), "prod", "control_plane"),
-        (entry(control_plane={"instances": [{"instance_id": "host-1"}]}), "prod", "control_plane.instances.0.instance_id"),
+        (
+            entry(control_plane={"instances": [{"instance_id": "host-1"}]}),
+            "prod",
+            "control_plane.instances.0.instance_id",
+        ),
         (entry(control_plane={"target_tag": {"key": "k"}}), "prod", "control_plane.target_tag.value"),
         (entry(colour="blue"), "prod", "colour"),
         (entry(name=None), "#0", "name"),
         ({"name": "eks-2", "endpoint": "https://x.eks.amazonaws.com", "layout": "eks"}, "eks-2", "ca_pem"),
         ("just a string", "#0", "(entry)"),
     ],
-    ids=["http-endpoint", "bad-name", "unknown-layout", "no-secret", "bad-arn", "empty-control-plane",
-         "bad-instance-id", "tag-without-value", "unknown-field", "no-name", "eks-without-ca", "not-an-object"],
+    ids=[
+        "http-endpoint",
+        "bad-name",
+        "unknown-layout",
+        "no-secret",
+        "bad-arn",
+        "empty-control-plane",
+        "bad-instance-id",
+        "tag-without-value",
+        "unknown-field",
+        "no-name",
+        "eks-without-ca",
+        "not-an-object",
+    ],
 )
 def test_bad_entry_named_with_its_field(bad: object, label: str, field: str) -> None:
     registry = parse_registry(json.dumps([bad, entry(name="other")]))
@@ -79,7 +99,9 @@ def test_error_never_echoes_a_pasted_secret() -> None:
     assert "PRIVATE" not in str(registry.errors[0])
 
 
-@pytest.mark.parametrize("text", ["{not json", '{"clusters": 3}', '"x"'], ids=["not-json", "not-list", "string"])
+@pytest.mark.parametrize(
+    "text", ["{not json", '{"clusters": 3}', '"x"'], ids=["not-json", "not-list", "string"]
+)
 def test_unusable_document(text: str) -> None:
     with pytest.raises(ConfigError):
         parse_registry(text)

@@ -22,8 +22,11 @@ def test_empty_strings_mean_not_configured() -> None:
 
 @pytest.mark.parametrize(
     ("env", "named"),
-    [({"RESPONDER_MODE": "yolo"}, "RESPONDER_MODE"), ({"PROBE_CONCURRENCY": "0"}, "PROBE_CONCURRENCY"),
-     ({"REMINDER_HOURS": "soon"}, "REMINDER_HOURS")],
+    [
+        ({"RESPONDER_MODE": "yolo"}, "RESPONDER_MODE"),
+        ({"PROBE_CONCURRENCY": "0"}, "PROBE_CONCURRENCY"),
+        ({"REMINDER_HOURS": "soon"}, "REMINDER_HOURS"),
+    ],
     ids=["unknown-mode", "zero-concurrency", "not-a-number"],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], named: str) -> None:

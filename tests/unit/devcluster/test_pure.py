@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from devcluster.cli import main
-from devcluster.errors import UsageError
 
 from devcluster import faults, pki, promtext, unitfile
+from devcluster.cli import main
+from devcluster.errors import UsageError
 
 
 def test_unit_round_trip_keeps_every_flag() -> None:

@@ -57,3 +57,19 @@ def test_a_tampered_fingerprint_is_refused() -> None:
 
     with pytest.raises(InputError):
         FindingEvent.model_validate(event).detail.finding()
+
+
+def test_disabled_tracer_does_not_import_the_xray_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from metrics_guard import observability as o; t = o.tracer();"
+        "f = t.capture_lambda_handler(capture_response=False)(lambda e, c: 1);"
+        "assert f(None, None) == 1; print('aws_xray_sdk' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={"POWERTOOLS_TRACE_DISABLED": "true", "PATH": ""},
+        capture_output=True, text=True, check=True,
+    )
+    assert out.stdout.strip() == "False"

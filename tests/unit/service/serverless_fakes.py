@@ -42,7 +42,11 @@ def finding(
 ) -> Finding:
     if status is None:
         status = Status.OK if code is Code.OK else Status.FAIL
-    remediable = Remedy.REISSUE_AGGREGATOR_CERT if code in {Code.PROXY_CERT_EXPIRED, Code.PROXY_CERT_WRONG_CA} else None
+    remediable = (
+        Remedy.REISSUE_AGGREGATOR_CERT
+        if code in {Code.PROXY_CERT_EXPIRED, Code.PROXY_CERT_WRONG_CA}
+        else None
+    )
     return Finding(
         check=check,
         status=status,
@@ -144,8 +148,14 @@ def registry(*names: str, extra: Sequence[object] = ()) -> Registry:
             "endpoint": f"https://{n}.example:6443",
             "layout": "binary",
             "credentials_secret_arn": f"arn:aws:secretsmanager:us-east-1:123456789012:secret:metrics-guard/clusters/{n}-AbCdEf",
-            "control_plane": {"instances": [{"instance_id": "i-0123456789abcdef0",
-                                             "apiserver_endpoint": f"https://{n}-1.example:6443"}]},
+            "control_plane": {
+                "instances": [
+                    {
+                        "instance_id": "i-0123456789abcdef0",
+                        "apiserver_endpoint": f"https://{n}-1.example:6443",
+                    }
+                ]
+            },
         }
         for n in names
     ]
@@ -202,9 +212,14 @@ def fake_probe(
             findings = tuple(per_cluster[targets.cluster](targets, moment))
         else:
             findings = (
-                finding(cluster=targets.cluster, code=default_code, check="metrics-api.end-to-end",
-                        target="apiservice/v1beta1.metrics.k8s.io", observed_at=moment,
-                        evidence={"latency_ms": 42, "coverage_percent": 100.0, "metrics_age_s": 20}),
+                finding(
+                    cluster=targets.cluster,
+                    code=default_code,
+                    check="metrics-api.end-to-end",
+                    target="apiservice/v1beta1.metrics.k8s.io",
+                    observed_at=moment,
+                    evidence={"latency_ms": 42, "coverage_percent": 100.0, "metrics_age_s": 20},
+                ),
             )
         return FindingsDocument(targets.cluster, moment, findings)
 

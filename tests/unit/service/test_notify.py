@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
@@ -45,20 +46,50 @@ E, OK, W = Code.PROXY_CERT_EXPIRED, Code.OK, Code.PROXY_CERT_WRONG_CA
         ([(E, 0)], [NoticeKind.ALERT]),
         ([(E, 0), (E, 5), (E, 10)], [NoticeKind.ALERT, None, None]),
         ([(E, 0), (E, 5), (E, 6 * 60)], [NoticeKind.ALERT, None, NoticeKind.REMINDER]),
-        ([(E, 0), (E, 6 * 60), (E, 6 * 60 + 5), (E, 12 * 60)],
-         [NoticeKind.ALERT, NoticeKind.REMINDER, None, NoticeKind.REMINDER]),
+        (
+            [(E, 0), (E, 6 * 60), (E, 6 * 60 + 5), (E, 12 * 60)],
+            [NoticeKind.ALERT, NoticeKind.REMINDER, None, NoticeKind.REMINDER],
+        ),
         ([(OK, 0), (E, 5), (OK, 10)], [None, NoticeKind.ALERT, NoticeKind.RESOLVED]),
         ([(E, 0), (W, 5)], [NoticeKind.ALERT, NoticeKind.CHANGED]),
         # flapping: the 4th change inside an hour -> one FLAPPING, then silence, then the settled state
-        ([(OK, 0), (E, 5), (OK, 10), (E, 15), (OK, 20), (E, 25), (OK, 30), (OK, 95)],
-         [None, NoticeKind.ALERT, NoticeKind.RESOLVED, NoticeKind.ALERT, NoticeKind.FLAPPING, None, None,
-          None]),
-        ([(OK, 0), (E, 5), (OK, 10), (E, 15), (OK, 20), (E, 25), (E, 100)],
-         [None, NoticeKind.ALERT, NoticeKind.RESOLVED, NoticeKind.ALERT, NoticeKind.FLAPPING, None,
-          NoticeKind.ALERT]),
+        (
+            [(OK, 0), (E, 5), (OK, 10), (E, 15), (OK, 20), (E, 25), (OK, 30), (OK, 95)],
+            [
+                None,
+                NoticeKind.ALERT,
+                NoticeKind.RESOLVED,
+                NoticeKind.ALERT,
+                NoticeKind.FLAPPING,
+                None,
+                None,
+                None,
+            ],
+        ),
+        (
+            [(OK, 0), (E, 5), (OK, 10), (E, 15), (OK, 20), (E, 25), (E, 100)],
+            [
+                None,
+                NoticeKind.ALERT,
+                NoticeKind.RESOLVED,
+                NoticeKind.ALERT,
+                NoticeKind.FLAPPING,
+                None,
+                NoticeKind.ALERT,
+            ],
+        ),
     ],
-    ids=["ok-silent", "new-failure", "no-repeat", "reminder", "reminders-every-6h", "resolved",
-         "cause-changed", "flapping-settles-ok-told-ok", "flapping-settles-failing"],
+    ids=[
+        "ok-silent",
+        "new-failure",
+        "no-repeat",
+        "reminder",
+        "reminders-every-6h",
+        "resolved",
+        "cause-changed",
+        "flapping-settles-ok-told-ok",
+        "flapping-settles-failing",
+    ],
 )
 def test_transitions(sequence: list[tuple[Code, float]], expected: list[NoticeKind | None]) -> None:
     assert run(sequence) == expected
@@ -71,57 +102,71 @@ def test_warn_to_fail_same_code_is_a_change() -> None:
     assert second.previous_code is Code.PROXY_CERT_EXPIRING
 
 
-def _notifier(**kw: object) -> tuple[Notifier, MemoryStateStore, RecordingSender, RecordingChat, MemoryAudit, Clock]:
-    store, sns, chat, audit, clock = MemoryStateStore(), RecordingSender(), RecordingChat(), MemoryAudit(), Clock()
-    notifier = Notifier(store=store, sns=sns, slack=chat, audit=audit, policy=POLICY, now=clock)
-    return notifier, store, sns, chat, audit, clock
+@dataclass
+class Rig:
+    store: MemoryStateStore = field(default_factory=MemoryStateStore)
+    sns: RecordingSender = field(default_factory=RecordingSender)
+    chat: RecordingChat = field(default_factory=RecordingChat)
+    audit: MemoryAudit = field(default_factory=MemoryAudit)
+    clock: Clock = field(default_factory=Clock)
+
+    @property
+    def notifier(self) -> Notifier:
+        return Notifier(
+            store=self.store, sns=self.sns, slack=self.chat, audit=self.audit, policy=POLICY, now=self.clock
+        )
 
 
 def test_one_alert_no_repeat_then_resolved() -> None:
-    notifier, store, sns, chat, audit, clock = _notifier()
+    rig = Rig()
+    notifier = rig.notifier
     assert notifier.handle(finding()).notice is NoticeKind.ALERT
-    clock.advance(minutes=5)
+    rig.clock.advance(minutes=5)
     assert notifier.handle(finding()).notice is None
-    clock.advance(minutes=5)
+    rig.clock.advance(minutes=5)
     assert notifier.handle(finding(code=Code.OK)).notice is NoticeKind.RESOLVED
-    assert [m.kind for m in sns.sent] == [NoticeKind.ALERT, NoticeKind.RESOLVED]
-    assert len(chat.posted) == 2
-    assert audit.kinds() == ["notified", "notified"]
+    assert [m.kind for m in rig.sns.sent] == [NoticeKind.ALERT, NoticeKind.RESOLVED]
+    assert len(rig.chat.posted) == 2
+    assert rig.audit.kinds() == ["notified", "notified"]
 
 
 def test_sns_failure_raises_and_the_retry_speaks_again() -> None:
-    notifier, store, sns, chat, audit, clock = _notifier()
-    sns.fail = True
+    rig = Rig()
+    notifier = rig.notifier
+    rig.sns.fail = True
     with pytest.raises(AwsError):
         notifier.handle(finding())
-    sns.fail = False
+    rig.sns.fail = False
     assert notifier.handle(finding()).notice is NoticeKind.ALERT
-    assert len(sns.sent) == 1
+    assert len(rig.sns.sent) == 1
 
 
 def test_sns_failure_on_a_known_finding_is_given_back() -> None:
-    notifier, store, sns, chat, audit, clock = _notifier()
+    rig = Rig()
+    notifier = rig.notifier
     notifier.handle(finding())
-    clock.advance(minutes=5)
-    sns.fail = True
+    rig.clock.advance(minutes=5)
+    rig.sns.fail = True
     with pytest.raises(AwsError):
         notifier.handle(finding(code=Code.OK))
-    sns.fail = False
+    rig.sns.fail = False
     assert notifier.handle(finding(code=Code.OK)).notice is NoticeKind.RESOLVED
 
 
 def test_slack_failure_is_recorded_and_sns_still_goes_out() -> None:
-    notifier, store, sns, chat, audit, clock = _notifier()
-    chat.fail = True
+    rig = Rig()
+    notifier = rig.notifier
+    rig.chat.fail = True
     outcome = notifier.handle(finding())
     assert outcome.slack == "failed"
     assert outcome.sns_message_id == "msg-1"
-    assert audit.kinds() == ["slack-failed", "notified"]
-    assert "HTTP 503" in str(audit.records[0][2]["error"])
+    assert rig.audit.kinds() == ["slack-failed", "notified"]
+    assert "HTTP 503" in str(rig.audit.records[0][2]["error"])
 
 
 def test_duplicate_delivery_of_one_event_speaks_once() -> None:
-    notifier, store, sns, *_ = _notifier()
+    rig = Rig()
+    notifier = rig.notifier
     notifier.handle(finding())
     notifier.handle(finding())
-    assert len(sns.sent) == 1
+    assert len(rig.sns.sent) == 1

@@ -10,8 +10,8 @@ from datetime import datetime
 
 from metrics_guard.errors import CredentialsError
 from metrics_guard.model import Code, Finding, Status
-from metrics_guard.service.probe import ProbePolicy, ProbeTargets
 from metrics_guard.service.jobs import ProbeJob
+from metrics_guard.service.probe import ProbePolicy, ProbeTargets
 from metrics_guard.service.run import RunLimits, probe_clusters
 from tests.unit.service.serverless_fakes import (
     Clock,
@@ -32,11 +32,21 @@ def codes(documents: Sequence[object]) -> dict[str, list[str]]:
 
 
 def test_every_cluster_probed_and_a_broken_one_gets_its_own_probe_error() -> None:
-    connector = FakeConnector(broken={"b": CredentialsError("secret metrics-guard/clusters/b unreadable: "
-                                                           "ResourceNotFoundException")})
+    connector = FakeConnector(
+        broken={
+            "b": CredentialsError("secret metrics-guard/clusters/b unreadable: ResourceNotFoundException")
+        }
+    )
     documents = probe_clusters(
-        registry("a", "b", "c"), ["*"], kind="metrics", connector=connector, probe=fake_probe(),
-        policy=ProbePolicy(), now=Clock(), remaining_s=lambda: 100.0, limits=LIMITS,
+        registry("a", "b", "c"),
+        ["*"],
+        kind="metrics",
+        connector=connector,
+        probe=fake_probe(),
+        policy=ProbePolicy(),
+        now=Clock(),
+        remaining_s=lambda: 100.0,
+        limits=LIMITS,
     )
     assert codes(documents) == {"a": ["OK"], "b": ["PROBE_ERROR"], "c": ["OK"]}
     (error,) = next(d for d in documents if d.cluster == "b").findings
@@ -46,11 +56,22 @@ def test_every_cluster_probed_and_a_broken_one_gets_its_own_probe_error() -> Non
 
 
 def test_a_bad_registry_entry_is_a_finding_naming_entry_and_field() -> None:
-    bad = {"name": "broken", "endpoint": "http://nope", "layout": "binary",
-           "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:1:secret:x"}
+    bad = {
+        "name": "broken",
+        "endpoint": "http://nope",
+        "layout": "binary",
+        "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:1:secret:x",
+    }
     documents = probe_clusters(
-        registry("a", extra=[bad]), ["*"], kind="metrics", connector=FakeConnector(), probe=fake_probe(),
-        policy=ProbePolicy(), now=Clock(), remaining_s=lambda: 100.0, limits=LIMITS,
+        registry("a", extra=[bad]),
+        ["*"],
+        kind="metrics",
+        connector=FakeConnector(),
+        probe=fake_probe(),
+        policy=ProbePolicy(),
+        now=Clock(),
+        remaining_s=lambda: 100.0,
+        limits=LIMITS,
     )
     assert codes(documents) == {"broken": ["PROBE_ERROR"], "a": ["OK"]}
     (error,) = documents[0].findings
@@ -62,8 +83,15 @@ def test_a_bad_registry_entry_is_a_finding_naming_entry_and_field() -> None:
 
 def test_a_cluster_not_in_the_registry_is_named() -> None:
     documents = probe_clusters(
-        registry("a"), ["a", "ghost"], kind="metrics", connector=FakeConnector(), probe=fake_probe(),
-        policy=ProbePolicy(), now=Clock(), remaining_s=lambda: 100.0, limits=LIMITS,
+        registry("a"),
+        ["a", "ghost"],
+        kind="metrics",
+        connector=FakeConnector(),
+        probe=fake_probe(),
+        policy=ProbePolicy(),
+        now=Clock(),
+        remaining_s=lambda: 100.0,
+        limits=LIMITS,
     )
     assert codes(documents) == {"ghost": ["PROBE_ERROR"], "a": ["OK"]}
 
@@ -85,9 +113,15 @@ def test_concurrency_is_bounded() -> None:
 
     names = [f"c{i}" for i in range(6)]
     documents = probe_clusters(
-        registry(*names), ["*"], kind="metrics", connector=FakeConnector(),
-        probe=fake_probe(dict.fromkeys(names, slow)), policy=ProbePolicy(), now=Clock(),
-        remaining_s=lambda: 100.0, limits=LIMITS,
+        registry(*names),
+        ["*"],
+        kind="metrics",
+        connector=FakeConnector(),
+        probe=fake_probe(dict.fromkeys(names, slow)),
+        policy=ProbePolicy(),
+        now=Clock(),
+        remaining_s=lambda: 100.0,
+        limits=LIMITS,
     )
     assert len(documents) == 6
     assert peak == 2
@@ -96,8 +130,15 @@ def test_concurrency_is_bounded() -> None:
 def test_deadline_comes_from_the_remaining_time() -> None:
     calls: list[tuple[str, float]] = []
     probe_clusters(
-        registry("a"), ["*"], kind="metrics", connector=FakeConnector(), probe=fake_probe(calls=calls),
-        policy=ProbePolicy(), now=Clock(), remaining_s=lambda: 10.0, limits=LIMITS,
+        registry("a"),
+        ["*"],
+        kind="metrics",
+        connector=FakeConnector(),
+        probe=fake_probe(calls=calls),
+        policy=ProbePolicy(),
+        now=Clock(),
+        remaining_s=lambda: 10.0,
+        limits=LIMITS,
     )
     assert calls == [("a", 10.0 - LIMITS.margin_s - LIMITS.grace_s)]
 
@@ -113,9 +154,15 @@ def test_a_hanging_probe_becomes_probe_error_and_the_others_are_kept() -> None:
     deadline = started + 4.0
     try:
         documents = probe_clusters(
-            registry("a", "slow"), ["*"], kind="metrics", connector=FakeConnector(),
-            probe=fake_probe({"slow": hang}), policy=ProbePolicy(), now=Clock(),
-            remaining_s=lambda: deadline - time.monotonic(), limits=LIMITS,
+            registry("a", "slow"),
+            ["*"],
+            kind="metrics",
+            connector=FakeConnector(),
+            probe=fake_probe({"slow": hang}),
+            policy=ProbePolicy(),
+            now=Clock(),
+            remaining_s=lambda: deadline - time.monotonic(),
+            limits=LIMITS,
         )
     finally:
         release.set()
@@ -128,8 +175,14 @@ def test_a_crashing_probe_is_contained() -> None:
         raise RuntimeError("token=s3cr3t leaked?")
 
     documents = probe_clusters(
-        registry("a", "bad"), ["*"], kind="metrics", connector=FakeConnector(),
-        probe=fake_probe({"bad": crash}), policy=ProbePolicy(), now=Clock(), remaining_s=lambda: 30.0,
+        registry("a", "bad"),
+        ["*"],
+        kind="metrics",
+        connector=FakeConnector(),
+        probe=fake_probe({"bad": crash}),
+        policy=ProbePolicy(),
+        now=Clock(),
+        remaining_s=lambda: 30.0,
         limits=LIMITS,
     )
     bad = next(d for d in documents if d.cluster == "bad")
@@ -139,8 +192,15 @@ def test_a_crashing_probe_is_contained() -> None:
 
 def test_no_time_left_is_a_probe_error_not_a_crash() -> None:
     documents = probe_clusters(
-        registry("a"), ["*"], kind="metrics", connector=FakeConnector(), probe=fake_probe(),
-        policy=ProbePolicy(), now=Clock(), remaining_s=lambda: 2.0, limits=LIMITS,
+        registry("a"),
+        ["*"],
+        kind="metrics",
+        connector=FakeConnector(),
+        probe=fake_probe(),
+        policy=ProbePolicy(),
+        now=Clock(),
+        remaining_s=lambda: 2.0,
+        limits=LIMITS,
     )
     assert codes(documents) == {"a": ["PROBE_ERROR"]}
 
@@ -150,7 +210,11 @@ def test_job_publishes_every_finding_and_writes_metrics() -> None:
     job = ProbeJob(
         registry=StaticRegistry(registry("a", "b")),
         connector=FakeConnector(broken={"b": CredentialsError("secret x unreadable: AccessDeniedException")}),
-        probe=fake_probe(), sink=sink, policy=ProbePolicy(), limits=LIMITS, now=Clock(),
+        probe=fake_probe(),
+        sink=sink,
+        policy=ProbePolicy(),
+        limits=LIMITS,
+        now=Clock(),
     )
     result = job.run(["*"], kind="metrics", remaining_s=lambda: 60.0, metrics=metrics)
     assert result["published"] == 2

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.decode import decode_str
+from cfnlint.decode import decode_str  # type: ignore[import-untyped]
 
 from metrics_guard import observability as obs
 from tests import template_sync
@@ -41,8 +41,10 @@ def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
     return True
 
 
-@pytest.mark.parametrize(("schedule", "event"), [("MetricsProbeSchedule", "schedule.json"),
-                                                  ("CertProbeSchedule", "schedule_certs.json")])
+@pytest.mark.parametrize(
+    ("schedule", "event"),
+    [("MetricsProbeSchedule", "schedule.json"), ("CertProbeSchedule", "schedule_certs.json")],
+)
 def test_schedule_input_is_the_event_file(template: dict[str, Any], schedule: str, event: str) -> None:
     target = template["Resources"][schedule]["Properties"]["Target"]
     assert json.loads(target["Input"]) == json.loads((EVENTS / event).read_text())
@@ -53,7 +55,7 @@ def test_rate_defaults_are_valid_rate_expressions(template: dict[str, Any]) -> N
         param = template["Parameters"][name]
         assert re.fullmatch(param["AllowedPattern"], param["Default"])
         value, unit = re.fullmatch(r"rate\((\d+) (\w+)\)", param["Default"]).groups()  # type: ignore[union-attr]
-        assert unit == ("minute" if value == "1" else "minutes") or unit == ("hour" if value == "1" else "hours")
+        assert unit in ({"minute", "hour"} if value == "1" else {"minutes", "hours"})
 
 
 def test_runtime_is_python313_and_handlers_exist(template: dict[str, Any]) -> None:
@@ -102,8 +104,15 @@ def test_ssm_rule_matches_the_status_change_sample(template: dict[str, Any]) -> 
 
 def test_alarms_and_dashboard_use_the_metric_names_the_code_writes(template: dict[str, Any]) -> None:
     text = json.dumps(template["Resources"])
-    for name in (obs.PROBE_RUNS, obs.PROBE_ERRORS, obs.METRICS_API_AVAILABLE, obs.CERT_DAYS_LEFT, obs.COVERAGE,
-                 obs.FRESHNESS, obs.LATENCY):
+    for name in (
+        obs.PROBE_RUNS,
+        obs.PROBE_ERRORS,
+        obs.METRICS_API_AVAILABLE,
+        obs.CERT_DAYS_LEFT,
+        obs.COVERAGE,
+        obs.FRESHNESS,
+        obs.LATENCY,
+    ):
         assert name in text, name
     switch = template["Resources"]["MetricsProbeDeadMansSwitch"]["Properties"]
     assert switch["TreatMissingData"] == "breaching"
@@ -114,7 +123,9 @@ def test_no_wildcard_actions(template: dict[str, Any]) -> None:
     for name, policy in resources(template, "AWS::IAM::ManagedPolicy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             if isinstance(statement, dict) and "Action" in statement:
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                actions = (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
                 assert all("*" not in a for a in actions), name
 
 

@@ -112,7 +112,35 @@ def _api_client_module() -> types.ModuleType:
 
         package.__getattr__ = _lazy_submodule  # type: ignore[method-assign]
         sys.modules["kubernetes"] = package
+    if "kubernetes.utils" not in sys.modules:
+        _register_deferred_package("kubernetes.utils")
     return importlib.import_module("kubernetes.client.api_client")
+
+
+def _register_deferred_package(name: str) -> None:
+    """Register package ``name`` with its ``__init__`` not yet run. ``kubernetes.client.rest`` needs only
+    ``kubernetes.utils.retry`` and ``.keepalive``; ``kubernetes/utils/__init__.py`` also imports
+    create_from_yaml, metrics, ... (~20 % of the api_client import). Submodules import as usual; the
+    first other attribute asked of the package runs its real ``__init__`` then, so ``kubernetes.utils.X``
+    keeps working for whoever uses it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+    lock = threading.Lock()
+
+    def _initialise(attribute: str) -> Any:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        with lock:
+            if module.__dict__.get("__getattr__") is _initialise:
+                del module.__dict__["__getattr__"]
+                loader.exec_module(module)
+        return module.__dict__[attribute] if attribute in module.__dict__ else getattr(module, attribute)
+
+    module.__getattr__ = _initialise  # type: ignore[method-assign]
+    sys.modules[name] = module
 
 
 # --------------------------------------------------------------------------------------- watchdog
@@ -275,6 +303,11 @@ class ApiClientTransport:
     @property
     def endpoint(self) -> str:
         return self._endpoint
+
+    @property
+    def ca_pem(self) -> bytes | None:
+        """The CA bundle this transport verifies the server with (None: the system trust store)."""
+        return self._ca_pem
 
     def __repr__(self) -> str:
         return f"ApiClientTransport({self._endpoint!r})"

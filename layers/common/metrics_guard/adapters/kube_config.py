@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from metrics_guard.adapters.credentials import (
     ClientCertificate,
@@ -72,10 +71,7 @@ def _load_docs(path: str | None) -> list[_Doc]:
             text = p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"kubeconfig {p} cannot be read: {type(exc).__name__}") from exc
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"kubeconfig {p} is not valid YAML") from exc
+        data = _parse(p, text)
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -84,6 +80,23 @@ def _load_docs(path: str | None) -> list[_Doc]:
     if not docs:
         raise ConfigError(f"no kubeconfig found (looked at {', '.join(str(p) for p in paths)})")
     return docs
+
+
+def _parse(p: Path, text: str) -> Any:
+    """JSON is YAML: a kubeconfig written as JSON (as the devcluster's and many generators' are) is read
+    with ``json``; anything else with PyYAML, imported only then (libyaml's loader when available)."""
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass  # YAML flow mapping that is not strict JSON: let YAML decide
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"kubeconfig {p} is not valid YAML") from exc
 
 
 def _named(docs: list[_Doc], section: str, item: str) -> dict[str, tuple[_Doc, Mapping[str, Any]]]:

@@ -93,7 +93,13 @@ def flags_of(argv: Sequence[str]) -> dict[str, str]:
 
 
 def rebase(root: Path, path: str) -> Path:
-    """An absolute path of the node, as seen under ``root``; relative paths are taken from the root too."""
+    """An absolute path of the node, as seen under ``root``; relative paths are taken from the root too.
+
+    A path already inside ``root`` is kept (a unit written with host paths into the node root, as the
+    devcluster's are; the remediation script's ``rebase`` does the same)."""
+    candidate = Path(path)
+    if candidate.is_absolute() and candidate.is_relative_to(root) and root.is_absolute():
+        return candidate
     return root / path.lstrip("/")
 
 
