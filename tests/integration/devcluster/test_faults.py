@@ -12,6 +12,7 @@ from cryptography import x509
 
 from devcluster.kube import KubeError
 from tests.integration.conftest import DevclusterHandle, FaultFactory
+from tests.integration.diagnose import expect_all_ok, expect_diagnosis
 
 pytestmark = pytest.mark.integration
 
@@ -82,6 +83,14 @@ def test_baseline_top_nodes_and_pods(devcluster: DevclusterHandle) -> None:
     assert mg.returncode == 0, mg.stderr
     denied = devcluster.kubectl("get", "secrets", "-A", user="metrics-guard")
     assert denied.returncode != 0 and "forbidden" in denied.stderr.lower()
+    healthy = expect_all_ok(devcluster)
+    checks = {f["check"] for f in healthy.document["findings"]}
+    assert {
+        "metrics-api.apiservice",
+        "metrics-api.end-to-end",
+        "certs.proxy-client",
+        "metrics-api.apiserver",
+    } <= checks
 
 
 def test_proxy_cert_expired_all(devcluster: DevclusterHandle, fault: FaultFactory) -> None:
@@ -96,7 +105,14 @@ def test_proxy_cert_expired_all(devcluster: DevclusterHandle, fault: FaultFactor
             (devcluster.node_roots[0] / "etc/ssl/kubernetes/metrics-server.pem").read_bytes()
         )
         assert cert.not_valid_after_utc < dt.datetime.now(dt.UTC)
+        found = expect_diagnosis(devcluster, "PROXY_CERT_EXPIRED")
+        assert {f"cert/proxy-client@apiserver/{i}" for i in (1, 2, 3)} <= found.targets_with(
+            "PROXY_CERT_EXPIRED"
+        )
+        remediable = [f for f in found.problems if f["remediable_by"] == "reissue-aggregator-cert"]
+        assert {f["target"] for f in remediable} == found.targets_with("PROXY_CERT_EXPIRED")
     assert_healthy(devcluster)
+    expect_all_ok(devcluster)
 
 
 def test_proxy_cert_expired_one_of_three(devcluster: DevclusterHandle, fault: FaultFactory) -> None:
@@ -115,7 +131,20 @@ def test_proxy_cert_expired_one_of_three(devcluster: DevclusterHandle, fault: Fa
             "apiserver 2 direct fails",
         )
         assert direct in (401, 403, 503)
+        found = expect_diagnosis(
+            devcluster, "PROXY_CERT_EXPIRED", allowed={"APISERVERS_DISAGREE"}, target="@apiserver/2"
+        )
+        assert found.targets_with("PROXY_CERT_EXPIRED") == {"cert/proxy-client@apiserver/2"}
+        named = {t for f in found.problems if f["code"] != "APISERVERS_DISAGREE" for t in [f["target"]]}
+        assert not any(t.endswith(("apiserver/1", "apiserver/3")) for t in named), found.summary()
     assert_healthy(devcluster)
+    expect_all_ok(devcluster)
+
+
+REJECTED_CODE = {
+    "proxy-cert-wrong-cn": "PROXY_CERT_CN_NOT_ALLOWED",
+    "proxy-cert-wrong-ca": "PROXY_CERT_WRONG_CA",
+}
 
 
 @pytest.mark.parametrize("name", ["proxy-cert-wrong-cn", "proxy-cert-wrong-ca"])
@@ -123,7 +152,26 @@ def test_proxy_cert_rejected(devcluster: DevclusterHandle, fault: FaultFactory, 
     with fault(name):
         poll(unavailable_with(devcluster, "FailedDiscoveryCheck", "401", "403"), 60, f"{name}: 401/403")
         assert devcluster.kubectl("top", "nodes").returncode != 0
+        found = expect_diagnosis(devcluster, REJECTED_CODE[name])
+        assert len(found.targets_with(REJECTED_CODE[name])) == 3
     assert_healthy(devcluster)
+    expect_all_ok(devcluster)
+
+
+ONE_APISERVER_CODE = {**REJECTED_CODE, "proxy-cert-expiring": "PROXY_CERT_EXPIRING"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(ONE_APISERVER_CODE))
+def test_proxy_cert_fault_on_one_apiserver(
+    devcluster: DevclusterHandle, fault: FaultFactory, name: str
+) -> None:
+    code = ONE_APISERVER_CODE[name]
+    with fault(name, apiserver=3):
+        found = expect_diagnosis(devcluster, code, allowed={"APISERVERS_DISAGREE"}, target="@apiserver/3")
+        assert found.targets_with(code) == {"cert/proxy-client@apiserver/3"}
+    assert_healthy(devcluster)
+    expect_all_ok(devcluster)
 
 
 def test_proxy_cert_expiring(devcluster: DevclusterHandle, fault: FaultFactory) -> None:
@@ -135,7 +183,10 @@ def test_proxy_cert_expiring(devcluster: DevclusterHandle, fault: FaultFactory) 
             left = cert.not_valid_after_utc - dt.datetime.now(dt.UTC)
             assert dt.timedelta(0) < left < dt.timedelta(days=7)
         poll(lambda: metrics_status(devcluster)[0] == 200, 60, "the Metrics API still works")
+        found = expect_diagnosis(devcluster, "PROXY_CERT_EXPIRING")
+        assert len(found.targets_with("PROXY_CERT_EXPIRING")) == 3
     assert_healthy(devcluster)
+    expect_all_ok(devcluster)
 
 
 def _configmap_cas(h: DevclusterHandle) -> list[x509.Certificate]:
@@ -156,9 +207,12 @@ def test_requestheader_ca_expiring(devcluster: DevclusterHandle, fault: FaultFac
         )
         assert ca.not_valid_after_utc < soon
         poll(lambda: metrics_status(devcluster)[0] == 200, 90, "the Metrics API works with the new CA")
+        found = expect_diagnosis(devcluster, "CA_EXPIRING", allowed={"PROXY_CERT_EXPIRING"})
+        assert "cert/requestheader-ca" in found.targets_with("CA_EXPIRING")
     cas = _configmap_cas(devcluster)
     assert len(cas) == 1 and cas[0].not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=300)
     assert_healthy(devcluster)
+    expect_all_ok(devcluster)
 
 
 def test_aggregation_disabled(devcluster: DevclusterHandle, fault: FaultFactory) -> None:
@@ -176,8 +230,16 @@ def test_aggregation_disabled(devcluster: DevclusterHandle, fault: FaultFactory)
             "apiserver 1 cannot reach the Metrics API",
         )
         assert code in (401, 403, 503)
+        found = expect_diagnosis(
+            devcluster, "AGGREGATION_NOT_CONFIGURED", allowed={"APISERVERS_DISAGREE"}, target="apiserver/1"
+        )
+        assert not any(
+            t.endswith(("apiserver/2", "apiserver/3"))
+            for t in found.targets_with("AGGREGATION_NOT_CONFIGURED")
+        )
     assert "--requestheader-client-ca-file" in unit.read_text()
     assert_healthy(devcluster)
+    expect_all_ok(devcluster)
 
 
 def test_metrics_server_down(devcluster: DevclusterHandle, fault: FaultFactory) -> None:
@@ -186,7 +248,9 @@ def test_metrics_server_down(devcluster: DevclusterHandle, fault: FaultFactory) 
         poll(lambda: not pod_ready(devcluster, ns, pod), 30, "metrics-server pod unready")
         poll(unavailable_with(devcluster, "MissingEndpoints"), 60, "MissingEndpoints")
         assert devcluster.kubectl("top", "nodes").returncode != 0
+        expect_diagnosis(devcluster, {"METRICS_SERVER_NOT_READY", "METRICS_SERVER_UNREACHABLE"})
     assert_healthy(devcluster)
+    expect_all_ok(devcluster)
 
 
 def test_metrics_server_hang(devcluster: DevclusterHandle, fault: FaultFactory) -> None:
@@ -198,7 +262,9 @@ def test_metrics_server_hang(devcluster: DevclusterHandle, fault: FaultFactory) 
 
     with fault("metrics-server-hang"):
         poll(broken, 90, "timeout or MissingEndpoints")
+        expect_diagnosis(devcluster, {"AGGREGATOR_NETWORK_TIMEOUT", "METRICS_SERVER_NOT_READY"})
     assert_healthy(devcluster)
+    expect_all_ok(devcluster)
 
 
 def test_no_route_to_metrics_server(devcluster: DevclusterHandle, fault: FaultFactory) -> None:
@@ -211,7 +277,12 @@ def test_no_route_to_metrics_server(devcluster: DevclusterHandle, fault: FaultFa
         )
         assert "401" not in message
         assert pod_ready(devcluster, ns, pod), "metrics-server itself stays Ready"
+        found = expect_diagnosis(devcluster, "AGGREGATOR_NETWORK_TIMEOUT")
+        timeout = next(f for f in found.problems if f["code"] == "AGGREGATOR_NETWORK_TIMEOUT")
+        assert timeout["remedy"] and "route" in timeout["remedy"].lower()
+        assert timeout["remediable_by"] is None
     assert_healthy(devcluster)
+    expect_all_ok(devcluster)
 
 
 def test_metrics_server_serving_cert_mismatch(devcluster: DevclusterHandle, fault: FaultFactory) -> None:
@@ -226,7 +297,9 @@ def test_metrics_server_serving_cert_mismatch(devcluster: DevclusterHandle, faul
 
     with fault("metrics-server-serving-cert-mismatch"):
         poll(x509_failure, 60, "an x509 error")
+        expect_diagnosis(devcluster, "METRICS_SERVER_TLS_UNTRUSTED")
     assert_healthy(devcluster)
+    expect_all_ok(devcluster)
 
 
 def test_kubelet_down(devcluster: DevclusterHandle, fault: FaultFactory) -> None:
@@ -243,7 +316,12 @@ def test_kubelet_down(devcluster: DevclusterHandle, fault: FaultFactory) -> None
         poll(lambda: "node-1" not in metrics_nodes(), 60, "node-1's metrics disappear")
         assert set(devcluster.node_names) - {"node-1"} <= metrics_nodes()
         poll(lambda: not node_ready("node-1"), 60, "node-1 NotReady")
+        found = expect_diagnosis(devcluster, "NODE_METRICS_MISSING", target="node/node-1")
+        assert found.targets_with("NODE_METRICS_MISSING") == {"node/node-1"}
+        missing = next(f for f in found.problems if f["target"] == "node/node-1")
+        assert "notready" in missing["summary"].lower().replace(" ", "")
     assert_healthy(devcluster)
+    expect_all_ok(devcluster)
 
 
 def test_apiserver_restart_fails(devcluster: DevclusterHandle, fault: FaultFactory) -> None:

@@ -69,7 +69,10 @@ def test_disabled_tracer_does_not_import_the_xray_sdk() -> None:
         "assert f(None, None) == 1; print('aws_xray_sdk' in sys.modules)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], env={"POWERTOOLS_TRACE_DISABLED": "true", "PATH": ""},
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        env={"POWERTOOLS_TRACE_DISABLED": "true", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == "False"

@@ -18,21 +18,34 @@ def _snippet(body: bytes | str) -> str:
     return " ".join(text.split())
 
 
-def load_json(body: bytes | str, *, what: str) -> Any:
-    """Parse a JSON body; raise DecodeError with a one-line reason on anything else."""
+def check_body(body: bytes | str, *, what: str) -> None:
+    """The cheap refusals before parsing: an empty body, an HTML page."""
     if not body:
         raise DecodeError(f"{what}: empty body")
-    head = body.lstrip()[:1]
+    head = body[:512].lstrip()[:1]
     if head in (b"<", "<"):
         raise DecodeError(f"{what}: HTML instead of JSON ({_snippet(body)!r})")
+
+
+def json_error(exc: Exception, body: bytes | str, *, what: str) -> DecodeError:
+    reason = "truncated JSON" if "Expecting" in str(exc) or "Unterminated" in str(exc) else "invalid JSON"
+    pos = getattr(exc, "pos", None)
+    if pos is None and isinstance(exc, ValueError) and len(exc.args) == 3 and isinstance(exc.args[2], int):
+        pos = exc.args[2]
+        reason = "truncated JSON" if pos >= len(body.strip()) else "invalid JSON"
+    return DecodeError(f"{what}: {reason} at offset {'?' if pos is None else pos} of {len(body)}")
+
+
+def load_json(body: bytes | str, *, what: str) -> Any:
+    """Parse a JSON body; raise DecodeError with a one-line reason on anything else."""
+    check_body(body, what=what)
     paused = len(body) > LARGE_BODY_BYTES and gc.isenabled()
     if paused:
         gc.disable()
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        reason = "truncated JSON" if "Expecting" in str(exc) or "Unterminated" in str(exc) else "invalid JSON"
-        raise DecodeError(f"{what}: {reason} at offset {getattr(exc, 'pos', '?')} of {len(body)}") from exc
+        raise json_error(exc, body, what=what) from exc
     finally:
         if paused:
             gc.enable()

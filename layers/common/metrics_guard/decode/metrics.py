@@ -1,16 +1,32 @@
 """metrics.k8s.io/v1beta1 NodeMetricsList and PodMetricsList.
 
-The pod list can be 60 MB for 150,000 pods: the decoder keeps one compact tuple per pod (no per-container
-objects, timestamps parsed once per distinct string) and drops the JSON tree as soon as it has walked it.
+The pod list can be 60 MB for 150,000 pods. ``json.loads`` of such a body builds a tree of ~450 MiB; the pod
+decoder never builds it: it walks the top-level object itself and parses one item at a time with the C
+scanner of ``json`` (``scan_once``), folding each into one compact tuple (no per-container objects,
+timestamps parsed once per distinct string) before the next. Peak memory is the body, its text and the
+tuples; the cyclic GC is paused meanwhile (only short-lived dicts are made).
 """
 
 from __future__ import annotations
 
+import gc
+import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, Final, NamedTuple, TypedDict
 
-from metrics_guard.decode._json import as_dict, as_list, as_str, load_object, parse_duration_s, parse_time
+from metrics_guard.decode._json import (
+    as_dict,
+    as_list,
+    as_str,
+    check_body,
+    json_error,
+    load_object,
+    parse_duration_s,
+    parse_time,
+)
 from metrics_guard.decode.quantity import cpu_nanocores, memory_bytes
 from metrics_guard.errors import DecodeError
 
@@ -86,20 +102,33 @@ def decode_node_metrics_list(body: bytes | str) -> tuple[NodeUsage, ...]:
     return tuple(out)
 
 
-def decode_pod_metrics_list(body: bytes | str) -> tuple[PodUsage, ...]:
-    data = load_object(body, what="PodMetricsList", kinds=("PodMetricsList",))
-    items = as_list(data.pop("items", None), what="PodMetricsList")
-    del data
-    stamps: dict[str, float] = {}
-    out: list[PodUsage] = []
-    append = out.append
-    for raw in items:
+_WS: Final = re.compile(r"[ \t\n\r]*")
+_scanner: Callable[[str, int], tuple[Any, int]] | None = None
+
+
+def _scan_once() -> Callable[[str, int], tuple[Any, int]]:
+    global _scanner
+    if _scanner is None:
+        _scanner = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[no-untyped-call]
+    return _scanner
+
+
+class _Folder:
+    """Folds PodMetrics items into PodUsage tuples, one at a time."""
+
+    def __init__(self) -> None:
+        self.stamps: dict[str, float] = {}
+        self.out: list[PodUsage] = []
+
+    def add(self, raw: Any) -> None:
+        if not isinstance(raw, dict):
+            raise DecodeError(f"PodMetricsList: item is a {type(raw).__name__}, not an object")
         meta = raw.get("metadata") or {}
         stamp_text = raw.get("timestamp") or ""
-        stamp = stamps.get(stamp_text)
+        stamp = self.stamps.get(stamp_text)
         if stamp is None:
             moment = parse_time(stamp_text, what="PodMetrics")
-            stamp = stamps[stamp_text] = moment.timestamp() if moment else 0.0
+            stamp = self.stamps[stamp_text] = moment.timestamp() if moment else 0.0
         cpu = memory = 0
         containers = raw.get("containers") or ()
         for container in containers:
@@ -109,8 +138,83 @@ def decode_pod_metrics_list(body: bytes | str) -> tuple[PodUsage, ...]:
             try:
                 cpu += int(c_text[:-1]) if c_text[-1:] == "n" else cpu_nanocores(c_text)
                 memory += int(m_text[:-2]) * 1024 if m_text[-2:] == "Ki" else memory_bytes(m_text)
-            except (ValueError, TypeError, DecodeError) as exc:
+            except (ValueError, TypeError, AttributeError, DecodeError) as exc:
                 raise DecodeError(f"PodMetrics {meta.get('name')!s}: bad usage") from exc
-        append(PodUsage(meta.get("namespace", ""), meta.get("name", ""), stamp, len(containers), cpu, memory))
-    items.clear()
-    return tuple(out)
+        self.out.append(
+            PodUsage(meta.get("namespace", ""), meta.get("name", ""), stamp, len(containers), cpu, memory)
+        )
+
+
+def _walk_list(text: str, folder: _Folder) -> Any:
+    """Walk ``{"kind": ..., "items": [...], ...}``: every member but ``items`` is parsed whole (small);
+    each item of ``items`` is handed to ``folder`` as soon as it is parsed. Returns the ``kind``."""
+    scan = _scan_once()
+    ws = _WS.match
+    kind: Any = None
+    idx = ws(text, 0).end()
+    if text[idx : idx + 1] != "{":
+        raise DecodeError("PodMetricsList: expected a JSON object")
+    idx = ws(text, idx + 1).end()
+    if text[idx : idx + 1] == "}":
+        return kind
+    while True:
+        if text[idx : idx + 1] != '"':
+            raise ValueError("member name expected", text, idx)
+        key, idx = scan(text, idx)
+        idx = ws(text, idx).end()
+        if text[idx : idx + 1] != ":":
+            raise ValueError("':' expected", text, idx)
+        idx = ws(text, idx + 1).end()
+        if key == "items" and text[idx : idx + 1] == "[":
+            idx = ws(text, idx + 1).end()
+            if text[idx : idx + 1] == "]":
+                idx += 1
+            else:
+                while True:
+                    item, idx = scan(text, idx)
+                    folder.add(item)
+                    idx = ws(text, idx).end()
+                    sep = text[idx : idx + 1]
+                    idx = ws(text, idx + 1).end()
+                    if sep == "]":
+                        break
+                    if sep != ",":
+                        raise ValueError("',' or ']' expected", text, idx)
+        else:
+            value, idx = scan(text, idx)
+            if key == "kind":
+                kind = value
+            elif key == "items" and value is not None:
+                raise DecodeError(f"PodMetricsList: expected a list, got {type(value).__name__}")
+        idx = ws(text, idx).end()
+        sep = text[idx : idx + 1]
+        idx = ws(text, idx + 1).end()
+        if sep == "}":
+            break
+        if sep != ",":
+            raise ValueError("',' or '}' expected", text, idx)
+    if text[idx:].strip():
+        raise ValueError("extra data", text, idx)
+    return kind
+
+
+def decode_pod_metrics_list(body: bytes | str) -> tuple[PodUsage, ...]:
+    what = "PodMetricsList"
+    check_body(body, what=what)
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    folder = _Folder()
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        kind = _walk_list(text, folder)
+    except StopIteration as exc:  # the scanner's "no value here" (e.g. cut off in the middle)
+        raise DecodeError(f"{what}: truncated JSON at offset {exc.value} of {len(body)}") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise json_error(exc, body, what=what) from exc
+    finally:
+        if paused:
+            gc.enable()
+    if kind != what:
+        raise DecodeError(f"{what}: expected kind {what}, got {kind!r}")
+    return tuple(folder.out)
