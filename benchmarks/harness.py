@@ -50,7 +50,9 @@ def run_once(command: Command, *, timeout_s: float = 600.0) -> Run:
         list(command.argv), env=env, cwd=command.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     deadline = start + timeout_s
+    hwm_kib = 0
     while True:
+        hwm_kib = max(hwm_kib, _vm_hwm_kib(proc.pid))
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
@@ -67,7 +69,21 @@ def run_once(command: Command, *, timeout_s: float = 600.0) -> Run:
     if code not in command.ok_exit_codes:
         tail = stderr.strip().splitlines()[-5:]
         raise RuntimeError(f"{command.name} exited {code}: " + " | ".join(tail))
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code)
+    # ru_maxrss is not used: Linux carries the pre-exec RSS of the forked parent into it (exec_mmap), so a
+    # parent holding a big body would inflate every child. VmHWM is the child's own address space's peak.
+    peak_kib = hwm_kib or usage.ru_maxrss
+    return Run(wall, usage.ru_utime + usage.ru_stime, peak_kib / 1024, code)
+
+
+def _vm_hwm_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,15 @@ def test_metrics_probe_publishes_and_emits_metrics(
     assert {"ProbeRuns", "ProbeErrors", "MetricsApiAvailable", "FindingsPublished"} <= names
     runs = next(d for d in emf if "ProbeRuns" in d)
     assert runs["Probe"] == "metrics"
+    assert runs["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Probe"]]  # the dead-man's switch's dims
+    errors = next(d for d in emf if "ProbeErrors" in d)
+    assert errors["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]  # ProbeErrorsAlarm's dims
+    assert errors["service"] == "metrics-guard" and errors["ProbeErrors"] in (1.0, [1.0])
+    available = [d for d in emf if "MetricsApiAvailable" in d]
+    assert {d["Cluster"]: d["MetricsApiAvailable"] for d in available} == {
+        "prod-eu-1": [1.0],
+        "broken": [0.0],
+    }
 
 
 def test_cert_probe_refuses_the_metrics_input(sink: ListSink, capsys: pytest.CaptureFixture[str]) -> None:
