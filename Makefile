@@ -13,6 +13,11 @@ CHECKOV := $(TOOLS)/checkov/bin/checkov
 SAM_VERSION := 1.170.0
 CHECKOV_VERSION := 3.3.30
 SCENARIO ?= expired-one
+ARCH ?= x86_64
+PYTHON313 ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
+LAMBDA_RUNTIME := $(HOME)/.cache/metrics-guard/lambda-runtime-py313
+# sam build looks for python3.13 on PATH: with pyenv, make every installed version visible to its shims.
+PYENV_VERSIONS := $(shell pyenv versions --bare 2>/dev/null | paste -sd: -)
 PYTEST_ARGS ?=
 export PYTHONDONTWRITEBYTECODE := 1
 export SAM_CLI_TELEMETRY := 0
@@ -38,9 +43,16 @@ $(CHECKOV):
 	@test -x $(TOOLS)/checkov/bin/python || $(PYTHON) -m venv $(TOOLS)/checkov
 	$(TOOLS)/checkov/bin/pip install -q --disable-pip-version-check checkov==$(CHECKOV_VERSION)
 
-.PHONY: venv tools system-deps binaries
+$(LAMBDA_RUNTIME)/.installed:
+	@test -x "$(PYTHON313)" || { echo "python3.13 not found (pyenv install 3.13.0)" >&2; exit 1; }
+	"$(PYTHON313)" -m pip install -q --disable-pip-version-check --root-user-action=ignore --upgrade \
+	    --target $(LAMBDA_RUNTIME) --only-binary=:all: awslambdaric==4.2.2 boto3==1.44.8
+	@touch $@
+
+.PHONY: venv tools system-deps binaries lambda-runtime
 venv: $(VENV_STAMP) ## the project's virtualenv (.venv) with pinned dependencies
 tools: $(SAM) $(CHECKOV) ## AWS SAM CLI and checkov, each in a virtualenv of its own
+lambda-runtime: $(LAMBDA_RUNTIME)/.installed ## awslambdaric + boto3 for python3.13 (the built-artifact test's runtime)
 system-deps: ## Debian packages the devcluster needs (nftables, iproute2, openssl, curl)
 	@bash devcluster/install-system-deps.sh
 binaries: venv system-deps ## build (or reuse) the devcluster's Go binaries
@@ -63,6 +75,7 @@ lint: venv tools ## linters only: ruff, shellcheck, cfn-lint, sam validate --lin
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/shellcheck $(SHELL_SCRIPTS)
+	$(PY) -m tests.template_sync
 	$(MAKE) --no-print-directory template-check
 format: venv ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
@@ -75,10 +88,10 @@ template-check: venv tools
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 .PHONY: test test-all unit
-test: lint typecheck ## what CI runs: linters, types, unit + integration + e2e (default scenario) + built artifact
+test: lint typecheck lambda-runtime system-deps ## what CI runs: linters, types, unit + integration + e2e (default scenario) + built artifact
 	$(MAKE) --no-print-directory build
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
-test-all: lint typecheck ## make test plus every scenario, every one-apiserver variant and a second Kubernetes version
+test-all: lint typecheck lambda-runtime system-deps ## make test plus every scenario and every one-apiserver variant
 	$(MAKE) --no-print-directory build
 	$(PY) -m pytest $(PYTEST_ARGS)
 unit: venv ## the unit tier only (no network, seconds)
@@ -86,8 +99,9 @@ unit: venv ## the unit tier only (no network, seconds)
 
 # ------------------------------------------------------------------------------------------- build, bench
 .PHONY: build bench
-build: venv tools ## sam build (layer with precompiled .pyc, functions)
-	$(SAM) build --template template.yaml --build-dir .aws-sam/build
+build: venv tools ## sam build (layer with precompiled .pyc, functions); ARCH=x86_64|arm64
+	MG_ARCHITECTURE=$(ARCH) PYENV_VERSION=$(PYENV_VERSIONS) $(SAM) build --template template.yaml \
+	    --build-dir .aws-sam/build --parameter-overrides Architecture=$(ARCH)
 bench: venv system-deps build ## the benchmarks; tables printed and written to benchmarks/results/
 	$(PY) -m benchmarks
 

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark against one devcluster; tables printed and written to benchmarks/results/.
 
-  python -m benchmarks [--only probe-overhead|decode|scale ...] [--rounds N]
+python -m benchmarks [--only probe-overhead|decode|scale ...] [--rounds N]
 """
 
 from __future__ import annotations

@@ -26,8 +26,20 @@ RESOURCES = {
     "apiVersion": "v1",
     "groupVersion": GV,
     "resources": [
-        {"name": "nodes", "singularName": "", "namespaced": False, "kind": "NodeMetrics", "verbs": ["get", "list"]},
-        {"name": "pods", "singularName": "", "namespaced": True, "kind": "PodMetrics", "verbs": ["get", "list"]},
+        {
+            "name": "nodes",
+            "singularName": "",
+            "namespaced": False,
+            "kind": "NodeMetrics",
+            "verbs": ["get", "list"],
+        },
+        {
+            "name": "pods",
+            "singularName": "",
+            "namespaced": True,
+            "kind": "PodMetrics",
+            "verbs": ["get", "list"],
+        },
     ],
 }
 GROUP = {
@@ -61,10 +73,10 @@ def _handler(bodies: Bodies) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        def log_message(self, format: str, *args: object) -> None:
             return
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0].rstrip("/")
             body: bytes | None
             if path in ("/healthz", "/readyz", "/livez"):
@@ -81,7 +93,13 @@ def _handler(bodies: Bodies) -> type[BaseHTTPRequestHandler]:
             if body is None:
                 status = 404
                 body = json.dumps(
-                    {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}
+                    {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "status": "Failure",
+                        "reason": "NotFound",
+                        "code": 404,
+                    }
                 ).encode()
             self.send_response(status)
             self.send_header("Content-Type", ctype)

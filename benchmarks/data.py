@@ -60,7 +60,10 @@ def pod_metrics_items(scale: Scale, extra: list[tuple[str, str, int]] = ()) -> I
             "containers": [
                 {
                     "name": c,
-                    "usage": {"cpu": f"{(i * 7919 + k * 104729) % 900_000_000 + 1000}n", "memory": f"{(i * 31 + k) % 500_000 + 2048}Ki"},
+                    "usage": {
+                        "cpu": f"{(i * 7919 + k * 104729) % 900_000_000 + 1000}n",
+                        "memory": f"{(i * 31 + k) % 500_000 + 2048}Ki",
+                    },
                 }
                 for k, c in enumerate(_container_names(scale.containers(i)))
             ],
@@ -70,7 +73,10 @@ def pod_metrics_items(scale: Scale, extra: list[tuple[str, str, int]] = ()) -> I
             "metadata": {"name": name, "namespace": ns, "creationTimestamp": STAMP},
             "timestamp": STAMP,
             "window": "15.012s",
-            "containers": [{"name": c, "usage": {"cpu": "1234567n", "memory": "20480Ki"}} for c in _container_names(count)],
+            "containers": [
+                {"name": c, "usage": {"cpu": "1234567n", "memory": "20480Ki"}}
+                for c in _container_names(count)
+            ],
         }
 
 
@@ -99,7 +105,10 @@ def node_metrics_list(names: list[str]) -> bytes:
             "metadata": {"name": n, "creationTimestamp": STAMP, "labels": {"kubernetes.io/hostname": n}},
             "timestamp": STAMP,
             "window": "20.033s",
-            "usage": {"cpu": f"{(i * 7919) % 4_000_000_000 + 1000}n", "memory": f"{(i * 31) % 16_000_000 + 65536}Ki"},
+            "usage": {
+                "cpu": f"{(i * 7919) % 4_000_000_000 + 1000}n",
+                "memory": f"{(i * 31) % 16_000_000 + 65536}Ki",
+            },
         }
         for i, n in enumerate(names)
     )

@@ -54,7 +54,11 @@ def run(*, rounds: int = 5) -> dict[str, object]:
         size_mb = len(body) / 1e6
         del body
         commands = [
-            Command(v, [sys.executable, "-m", "benchmarks.decode_micro", "--variant", v, "--body", str(body_path)], cwd=root)
+            Command(
+                v,
+                [sys.executable, "-m", "benchmarks.decode_micro", "--variant", v, "--body", str(body_path)],
+                cwd=root,
+            )
             for v in VARIANTS
         ]
         summaries = alternate(commands, rounds=rounds)

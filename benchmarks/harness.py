@@ -77,7 +77,7 @@ def run_once(command: Command, *, timeout_s: float = 600.0) -> Run:
 
 def _vm_hwm_kib(pid: int) -> int:
     try:
-        with open(f"/proc/{pid}/status", "rb") as status:
+        with Path(f"/proc/{pid}/status").open("rb") as status:
             for line in status:
                 if line.startswith(b"VmHWM:"):
                     return int(line.split()[1])

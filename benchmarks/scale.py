@@ -19,6 +19,7 @@ Tear-down: the APIService back to metrics-server, the Service and endpoints dele
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import http.client
 import json
@@ -77,7 +78,9 @@ def _node(name: str, i: int, now: str) -> dict[str, Any]:
                     "message": "bench node",
                 }
             ],
-            "addresses": [{"type": "InternalIP", "address": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"}],
+            "addresses": [
+                {"type": "InternalIP", "address": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"}
+            ],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
         },
     }
@@ -124,7 +127,12 @@ def _etcd_puts(etcd: str, batches: list[list[tuple[str, bytes]]], workers: int =
             body = json.dumps(
                 {
                     "success": [
-                        {"requestPut": {"key": base64.b64encode(k.encode()).decode(), "value": base64.b64encode(v).decode()}}
+                        {
+                            "requestPut": {
+                                "key": base64.b64encode(k.encode()).decode(),
+                                "value": base64.b64encode(v).decode(),
+                            }
+                        }
                         for k, v in batch
                     ]
                 }
@@ -145,7 +153,10 @@ def seed(cluster: Any, scale: Scale) -> dict[str, float]:
     kube = cluster.kube(timeout=60.0)
     t0 = time.perf_counter()
     for n in range(NAMESPACES):
-        kube.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"bench-{n:02d}"}})
+        kube.create(
+            "/api/v1/namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"bench-{n:02d}"}},
+        )
     t_ns = time.perf_counter() - t0
     now = dt.datetime.now(dt.UTC)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -153,10 +164,17 @@ def seed(cluster: Any, scale: Scale) -> dict[str, float]:
     puts: list[tuple[str, bytes]] = []
     for i in range(scale.nodes):
         name = scale.node_name(i)
-        puts.append((f"/registry/minions/{name}", json.dumps(_node(name, i, stamp), separators=(",", ":")).encode()))
+        puts.append(
+            (f"/registry/minions/{name}", json.dumps(_node(name, i, stamp), separators=(",", ":")).encode())
+        )
     for i in range(scale.pods):
         ns, pod = _pod(scale, i, started)
-        puts.append((f"/registry/pods/{ns}/{pod['metadata']['name']}", json.dumps(pod, separators=(",", ":")).encode()))
+        puts.append(
+            (
+                f"/registry/pods/{ns}/{pod['metadata']['name']}",
+                json.dumps(pod, separators=(",", ":")).encode(),
+            )
+        )
     t_build = time.perf_counter() - t0 - t_ns
     batches = [puts[i : i + 128] for i in range(0, len(puts), 128)]
     etcd = f"http://{cluster.state['subnet']}.1:2379"
@@ -166,7 +184,7 @@ def seed(cluster: Any, scale: Scale) -> dict[str, float]:
     # the objects are in etcd; wait until the front's watch cache lists them all
     t2 = time.perf_counter()
     for _ in range(300):
-        page = kube.get("/api/v1/pods?limit=1&fieldSelector=status.phase%3DRunning")
+        page = kube.get("/api/v1/pods?limit=1")  # remainingItemCount is only given without selectors
         remaining = page.get("metadata", {}).get("remainingItemCount", 0) + len(page.get("items", []))
         if remaining >= scale.pods:
             break
@@ -211,7 +229,9 @@ def _serving_cert(cluster: Any, out: Path) -> tuple[Path, Path]:
     cert_path, key_path = out / "backend.pem", out / "backend-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     return cert_path, key_path
 
@@ -239,7 +259,10 @@ class Backend:
             for p in kube.get("/api/v1/pods?labelSelector=!metrics-guard-bench")["items"]
             if not p["metadata"]["namespace"].startswith("bench-")
         ]
-        real_nodes = [n["metadata"]["name"] for n in kube.get("/api/v1/nodes?labelSelector=!metrics-guard/bench")["items"]]
+        real_nodes = [
+            n["metadata"]["name"]
+            for n in kube.get("/api/v1/nodes?labelSelector=!metrics-guard/bench")["items"]
+        ]
         pods_file, nodes_file = self.workdir / "pods.json", self.workdir / "nodes.json"
         pods_file.write_bytes(pod_metrics_list(self.scale, real_pods))
         nodes_file.write_bytes(
@@ -259,11 +282,30 @@ class Backend:
         log = (self.workdir / "backend.log").open("wb")
         self.proc = subprocess.Popen(
             [
-                "ip", "netns", "exec", self.ns, sys.executable, "-m", "benchmarks.backend",
-                "--cert", str(cert), "--key", str(key), "--host", self.addr, "--port", str(BACKEND_PORT),
-                "--nodes", str(nodes_file), "--pods", str(pods_file),
+                "ip",
+                "netns",
+                "exec",
+                self.ns,
+                sys.executable,
+                "-m",
+                "benchmarks.backend",
+                "--cert",
+                str(cert),
+                "--key",
+                str(key),
+                "--host",
+                self.addr,
+                "--port",
+                str(BACKEND_PORT),
+                "--nodes",
+                str(nodes_file),
+                "--pods",
+                str(pods_file),
             ],
-            cwd=str(ROOT), env=process_env(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=str(ROOT),
+            env=process_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         time.sleep(3)
         self._register(kube)
@@ -272,21 +314,42 @@ class Backend:
         meta = {"name": BENCH_SERVICE, "namespace": "kube-system", "labels": {"metrics-guard/bench": "true"}}
         kube.create(
             "/api/v1/namespaces/kube-system/services",
-            {"apiVersion": "v1", "kind": "Service", "metadata": meta,
-             "spec": {"ports": [{"name": "https", "port": 443, "targetPort": BACKEND_PORT, "protocol": "TCP"}]}},
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": meta,
+                "spec": {
+                    "ports": [{"name": "https", "port": 443, "targetPort": BACKEND_PORT, "protocol": "TCP"}]
+                },
+            },
         )
         kube.create(
             "/api/v1/namespaces/kube-system/endpoints",
-            {"apiVersion": "v1", "kind": "Endpoints", "metadata": meta,
-             "subsets": [{"addresses": [{"ip": self.addr}], "ports": [{"name": "https", "port": BACKEND_PORT}]}]},
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": meta,
+                "subsets": [
+                    {"addresses": [{"ip": self.addr}], "ports": [{"name": "https", "port": BACKEND_PORT}]}
+                ],
+            },
         )
         kube.create(
             "/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices",
-            {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-             "metadata": {**meta, "labels": {"kubernetes.io/service-name": BENCH_SERVICE, "endpointslice.kubernetes.io/managed-by": "metrics-guard-bench"}},
-             "addressType": "IPv4",
-             "endpoints": [{"addresses": [self.addr], "conditions": {"ready": True}}],
-             "ports": [{"name": "https", "port": BACKEND_PORT, "protocol": "TCP"}]},
+            {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    **meta,
+                    "labels": {
+                        "kubernetes.io/service-name": BENCH_SERVICE,
+                        "endpointslice.kubernetes.io/managed-by": "metrics-guard-bench",
+                    },
+                },
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": [self.addr], "conditions": {"ready": True}}],
+                "ports": [{"name": "https", "port": BACKEND_PORT, "protocol": "TCP"}],
+            },
         )
         current = kube.get(f"/apis/apiregistration.k8s.io/v1/apiservices/{APISERVICE}")
         self.previous_service = current["spec"]["service"]
@@ -296,28 +359,27 @@ class Backend:
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            try:
+            with contextlib.suppress(Exception):  # not routed yet
                 body = kube.get("/apis/metrics.k8s.io/v1beta1/nodes", timeout=60)
                 if len(body.get("items", [])) >= self.scale.nodes:
                     return
-            except Exception:  # noqa: BLE001 - not routed yet
-                pass
             time.sleep(1)
         raise RuntimeError("the APIService never reached the bench backend")
 
     def stop(self) -> None:
         kube = self.cluster.kube(timeout=60.0)
         if self.previous_service is not None:
-            kube.merge_patch(f"/apis/apiregistration.k8s.io/v1/apiservices/{APISERVICE}", {"spec": {"service": self.previous_service}})
+            kube.merge_patch(
+                f"/apis/apiregistration.k8s.io/v1/apiservices/{APISERVICE}",
+                {"spec": {"service": self.previous_service}},
+            )
         for path in (
             f"/api/v1/namespaces/kube-system/services/{BENCH_SERVICE}",
             f"/api/v1/namespaces/kube-system/endpoints/{BENCH_SERVICE}",
             f"/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices/{BENCH_SERVICE}",
         ):
-            try:
+            with contextlib.suppress(Exception):  # best effort
                 kube.delete(path)
-            except Exception:  # noqa: BLE001, S110 - best effort
-                pass
         if self.proc is not None:
             self.proc.terminate()  # `ip netns exec` execs python: this PID is the backend
             try:
@@ -347,7 +409,7 @@ def run(state: dict[str, Any], *, rounds: int = 5, scale: Scale | None = None) -
     scale = scale or Scale()
     cluster = _cluster()
     with tempfile.TemporaryDirectory(prefix="mg-scale-") as tmp:
-        existing = cluster.kube(timeout=60.0).get("/api/v1/pods?limit=1&fieldSelector=status.phase%3DRunning")
+        existing = cluster.kube(timeout=60.0).get("/api/v1/pods?limit=1")
         count = existing.get("metadata", {}).get("remainingItemCount", 0) + len(existing.get("items", []))
         seeding: dict[str, float] = {}
         if count < scale.pods:
@@ -365,25 +427,41 @@ def run(state: dict[str, Any], *, rounds: int = 5, scale: Scale | None = None) -
     k = summaries["kubectl top pods -A"]
     t = summaries["scale_probe --mode top"]
     c = summaries["scale_probe --mode coverage"]
-    rows = [["process", "wall median s", "wall min-max s", "CPU s", "peak RSS MiB", "wall vs kubectl", "target"]]
+    rows = [
+        ["process", "wall median s", "wall min-max s", "CPU s", "peak RSS MiB", "wall vs kubectl", "target"]
+    ]
     for s, target in ((k, None), (t, TARGET_TOP), (c, TARGET_COVERAGE)):
         ratio = s.wall_median_s / k.wall_median_s
-        rows.append([
-            s.name, f"{s.wall_median_s:.2f}", f"{s.wall_min_s:.2f}-{s.wall_max_s:.2f}", f"{s.cpu_median_s:.2f}",
-            f"{s.rss_median_mib:.0f}", f"{ratio:.2f}x",
-            "" if target is None else f"<= {target}x, <= {TARGET_RSS_MIB:.0f} MiB: "
-            + ("met" if ratio <= target and s.rss_median_mib <= TARGET_RSS_MIB else "MISSED"),
-        ])
+        rows.append(
+            [
+                s.name,
+                f"{s.wall_median_s:.2f}",
+                f"{s.wall_min_s:.2f}-{s.wall_max_s:.2f}",
+                f"{s.cpu_median_s:.2f}",
+                f"{s.rss_median_mib:.0f}",
+                f"{ratio:.2f}x",
+                ""
+                if target is None
+                else f"<= {target}x, <= {TARGET_RSS_MIB:.0f} MiB: "
+                + ("met" if ratio <= target and s.rss_median_mib <= TARGET_RSS_MIB else "MISSED"),
+            ]
+        )
     seed_text = (
         f"seeding: {seeding['objects']:.0f} objects built in {seeding['build_objects_s']:.1f} s, written to etcd in "
         f"{seeding['etcd_write_s']:.1f} s, all listed by the front after {seeding['visible_through_api_s']:.1f} s more"
-        if seeding else "seeding: objects already present"
+        if seeding
+        else "seeding: objects already present"
     )
     text = (
         f"scale: {scale.pods} pods, {scale.nodes} nodes through the aggregated path ({rounds} alternated rounds)\n"
         f"{table(rows)}\n{seed_text}"
     )
-    payload: dict[str, object] = {"scale": {"pods": scale.pods, "nodes": scale.nodes}, "rounds": rounds, "seeding": seeding, **results}
+    payload: dict[str, object] = {
+        "scale": {"pods": scale.pods, "nodes": scale.nodes},
+        "rounds": rounds,
+        "seeding": seeding,
+        **results,
+    }
     write_result("scale", payload, text)
     print(text, flush=True)
     return payload

@@ -41,7 +41,9 @@ def top(kubeconfig: str, timeout_s: float) -> int:
     write = out.write
     write(f"{'NAMESPACE':<16} {'NAME':<40} {'CPU(cores)':<11} MEMORY(bytes)\n")
     for p in pods:
-        write(f"{p.namespace:<16} {p.name:<40} {p.cpu_nanocores // 1_000_000}m{'':<8} {p.memory_bytes >> 20}Mi\n")
+        write(
+            f"{p.namespace:<16} {p.name:<40} {p.cpu_nanocores // 1_000_000}m{'':<8} {p.memory_bytes >> 20}Mi\n"
+        )
     out.flush()
     return 0
 

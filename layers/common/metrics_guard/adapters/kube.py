@@ -90,6 +90,8 @@ def _trace(endpoint: str, path: str, accept: str) -> None:
     line = json.dumps({"endpoint": endpoint, "path": path, "accept": accept})
     with _trace_lock, Path(_TRACE_PATH).open("a", encoding="utf-8") as out:
         out.write(line + "\n")
+
+
 DEFAULT_LIMITS: Final = TransportLimits()
 
 

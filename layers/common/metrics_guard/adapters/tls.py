@@ -54,7 +54,9 @@ class SocketTlsProber:
         with self._lock:
             context = self._contexts.get(ca_pem)
             if context is None:
-                context = ssl.create_default_context(cadata=ca_pem) if ca_pem else ssl.create_default_context()
+                context = (
+                    ssl.create_default_context(cadata=ca_pem) if ca_pem else ssl.create_default_context()
+                )
                 context.verify_flags &= ~ssl.VERIFY_X509_STRICT  # as the transport: agree with Go's verifier
                 context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
                 self._contexts[ca_pem] = context

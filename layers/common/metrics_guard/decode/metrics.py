@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import gc
 import json
+import json.scanner
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, Final, NamedTuple, TypedDict
 
 from metrics_guard.decode._json import (
@@ -103,14 +105,18 @@ def decode_node_metrics_list(body: bytes | str) -> tuple[NodeUsage, ...]:
 
 
 _WS: Final = re.compile(r"[ \t\n\r]*")
-_scanner: Callable[[str, int], tuple[Any, int]] | None = None
+_Scan = Callable[[str, int], tuple[Any, int]]
 
 
-def _scan_once() -> Callable[[str, int], tuple[Any, int]]:
-    global _scanner
-    if _scanner is None:
-        _scanner = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[no-untyped-call]
-    return _scanner
+@cache
+def _scan_once() -> _Scan:
+    scan: _Scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+    return scan
+
+
+def _skip(text: str, idx: int) -> int:
+    match = _WS.match(text, idx)
+    return match.end() if match else idx
 
 
 class _Folder:
@@ -149,33 +155,33 @@ def _walk_list(text: str, folder: _Folder) -> Any:
     """Walk ``{"kind": ..., "items": [...], ...}``: every member but ``items`` is parsed whole (small);
     each item of ``items`` is handed to ``folder`` as soon as it is parsed. Returns the ``kind``."""
     scan = _scan_once()
-    ws = _WS.match
+    ws = _skip
     kind: Any = None
-    idx = ws(text, 0).end()
+    idx = ws(text, 0)
     if text[idx : idx + 1] != "{":
         raise DecodeError("PodMetricsList: expected a JSON object")
-    idx = ws(text, idx + 1).end()
+    idx = ws(text, idx + 1)
     if text[idx : idx + 1] == "}":
         return kind
     while True:
         if text[idx : idx + 1] != '"':
             raise ValueError("member name expected", text, idx)
         key, idx = scan(text, idx)
-        idx = ws(text, idx).end()
+        idx = ws(text, idx)
         if text[idx : idx + 1] != ":":
             raise ValueError("':' expected", text, idx)
-        idx = ws(text, idx + 1).end()
+        idx = ws(text, idx + 1)
         if key == "items" and text[idx : idx + 1] == "[":
-            idx = ws(text, idx + 1).end()
+            idx = ws(text, idx + 1)
             if text[idx : idx + 1] == "]":
                 idx += 1
             else:
                 while True:
                     item, idx = scan(text, idx)
                     folder.add(item)
-                    idx = ws(text, idx).end()
+                    idx = ws(text, idx)
                     sep = text[idx : idx + 1]
-                    idx = ws(text, idx + 1).end()
+                    idx = ws(text, idx + 1)
                     if sep == "]":
                         break
                     if sep != ",":
@@ -186,9 +192,9 @@ def _walk_list(text: str, folder: _Folder) -> Any:
                 kind = value
             elif key == "items" and value is not None:
                 raise DecodeError(f"PodMetricsList: expected a list, got {type(value).__name__}")
-        idx = ws(text, idx).end()
+        idx = ws(text, idx)
         sep = text[idx : idx + 1]
-        idx = ws(text, idx + 1).end()
+        idx = ws(text, idx + 1)
         if sep == "}":
             break
         if sep != ",":

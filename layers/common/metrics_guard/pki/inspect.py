@@ -60,9 +60,7 @@ def private_key_public_sha256(key_pem: bytes) -> str:
         # Only the public half is derived: the RSA primality / consistency check (~50 ms per 2048-bit
         # key, and it holds the GIL) proves nothing here. Whether the key matches the certificate is
         # decided by comparing this fingerprint with the certificate's public key.
-        key = serialization.load_pem_private_key(
-            key_pem, password=None, unsafe_skip_rsa_key_validation=True
-        )
+        key = serialization.load_pem_private_key(key_pem, password=None, unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError) as exc:
         raise InputError("private key: not an unencrypted PEM private key") from exc
     return spki_sha256(key.public_key())
