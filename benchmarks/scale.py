@@ -181,6 +181,7 @@ def seed(cluster: Any, scale: Scale) -> dict[str, float]:
     t1 = time.perf_counter()
     _etcd_puts(etcd, batches)
     t_write = time.perf_counter() - t1
+    print(f"  {len(puts)} objects built in {t_build:.1f} s, written to etcd in {t_write:.1f} s", flush=True)
     # the objects are in etcd; wait until the front's watch cache lists them all
     t2 = time.perf_counter()
     for _ in range(300):
@@ -402,6 +403,13 @@ def measure(state: dict[str, Any], *, rounds: int) -> dict[str, object]:
         Command("scale_probe --mode top", [*py, "--mode", "top"], cwd=str(ROOT)),
         Command("scale_probe --mode coverage", [*py, "--mode", "coverage"], cwd=str(ROOT)),
     ]
+    # Right after the APIService is re-pointed, the apiservers' aggregated discovery may still leave the
+    # group out for a while (kubectl then says "Metrics API not available"): wait until kubectl sees it.
+    for _ in range(60):
+        probe = subprocess.run(list(commands[0].argv), capture_output=True, check=False)
+        if probe.returncode == 0:
+            break
+        time.sleep(2)
     return {"summaries": alternate(commands, rounds=rounds)}
 
 

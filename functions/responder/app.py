@@ -1,5 +1,5 @@
-"""responder: remediable failing findings and SSM command status changes; validates and records the
-event, then hands it to service/respond.py (the responder issue fills in the work)."""
+"""responder: remediable failing findings and SSM command status changes -> service/respond.py (guard,
+plan, reissue the proxy client certificate, roll it through SSM, verify). Mode off | dry-run | auto."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from metrics_guard.observability import logger as make_logger
 from metrics_guard.observability import metrics as make_metrics
 from metrics_guard.observability import tracer as make_tracer
 
+lambda_entry.check_responder_settings()  # an unknown RESPONDER_MODE: ConfigError, the function refuses to start
 logger = make_logger()
 tracer = make_tracer()
 metrics = make_metrics()

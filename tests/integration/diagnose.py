@@ -35,6 +35,10 @@ class Diagnosis:
     def targets_with(self, code: str) -> set[str]:
         return {f["target"] for f in self.problems if f["code"] == code}
 
+    def proxy_cert_targets(self, code: str) -> set[str]:
+        """The per-node certificate findings with ``code`` (symptom findings recoded to it are not counted)."""
+        return {t for t in self.targets_with(code) if t.startswith("cert/proxy-client@")}
+
     def summary(self) -> str:
         return "; ".join(f"{f['status']} {f['code']} {f['target']}: {f['summary']}" for f in self.problems)
 

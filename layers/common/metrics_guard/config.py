@@ -45,6 +45,14 @@ ENV: Final = {
     "REMEDIATION_DOCUMENT": "remediation_document",
     "POWERTOOLS_METRICS_NAMESPACE": "metrics_namespace",
     "AUDIT_RETENTION_DAYS": "audit_retention_days",
+    "MATERIAL_PARAMETER_PREFIX": "material_parameter_prefix",
+    "MATERIAL_KMS_KEY_ID": "material_kms_key_id",
+    "REMEDIATION_STRATEGY": "remediation_strategy",
+    "NODE_KUBECONFIG": "node_kubeconfig",
+    "COOLDOWN_HOURS": "cooldown_hours",
+    "DAILY_BUDGET": "daily_budget",
+    "VERIFY_TIMEOUT_SECONDS": "verify_timeout_s",
+    "VERIFY_INTERVAL_SECONDS": "verify_interval_s",
 }
 
 
@@ -70,6 +78,19 @@ class Settings(BaseModel):
     remediation_document: str | None = None
     metrics_namespace: str = "MetricsGuard"
     audit_retention_days: int = Field(default=400, ge=1)
+    #: Where the rollout's SecureString goes: ``<prefix>/<cluster>/<rollout id>`` (template: /<stack>/material/).
+    material_parameter_prefix: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_./-]{1,900}$")] = (
+        "/metrics-guard/material/"
+    )
+    material_kms_key_id: str | None = None
+    remediation_strategy: Literal["reload-then-restart", "restart"] = "reload-then-restart"
+    node_kubeconfig: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_./-]{1,4096}$")] = (
+        "/etc/kubernetes/admin.conf"
+    )
+    cooldown_hours: float = Field(default=6.0, ge=0)
+    daily_budget: int = Field(default=3, ge=1)
+    verify_timeout_s: float = Field(default=180.0, gt=0)
+    verify_interval_s: float = Field(default=10.0, gt=0)
 
     @field_validator(
         "topic_arn",
@@ -79,6 +100,7 @@ class Settings(BaseModel):
         "ca_secret_arn",
         "read_material_document",
         "remediation_document",
+        "material_kms_key_id",
         mode="before",
     )
     @classmethod

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from metrics_guard.service.respond import CommandStatus, FindingClaim
+
 
 class PowertoolsMetricsWriter:
     """``MetricsWriter`` on Powertools: counters on the shared Metrics, gauges as their own EMF documents."""
@@ -159,21 +161,40 @@ def notify(
     return {"ok": True, "outcomes": [o.to_json() for o in outcomes]}
 
 
+def check_responder_settings() -> None:
+    """At import of the responder's handler: an unknown mode (or any invalid setting) raises ``ConfigError``,
+    so the function refuses to start instead of acting on a guess."""
+    from metrics_guard.service.remediate import parse_mode
+
+    parse_mode(settings().responder_mode)
+
+
+def _responder_event(event: Mapping[str, Any]) -> FindingClaim | CommandStatus:
+    from metrics_guard.model import parse_rfc3339
+    from metrics_guard.service.respond import CommandStatus, FindingClaim
+
+    if event.get("source") == "aws.ssm":
+        status = SsmCommandStatusEvent.model_validate(event).detail
+        return CommandStatus(status.command_id, status.document_name, status.status)
+    detail = FindingEvent.model_validate(event).detail
+    try:
+        observed_at = parse_rfc3339(detail.observed_at)
+    except ValueError as exc:
+        raise InputError("detail.observed_at: not an RFC 3339 time") from exc
+    # Handed over as it arrived: the Responder refuses an inconsistent claim (REMEDIATION_REFUSED).
+    return FindingClaim(detail.cluster, detail.fingerprint, observed_at, detail.model_dump(mode="json"))
+
+
 def respond(
     event: Mapping[str, Any], context: LambdaContext, *, logger: Logger, metrics: Metrics
 ) -> dict[str, Json]:
-    from metrics_guard.service.respond import CommandStatus
+    from metrics_guard.service.respond import idempotency_key
     from metrics_guard.service.respond import respond as respond_service
 
     if isinstance(event.get("id"), str):
         logger.set_correlation_id(event["id"])
-    parsed: Finding | CommandStatus
     try:
-        if event.get("source") == "aws.ssm":
-            detail = SsmCommandStatusEvent.model_validate(event).detail
-            parsed = CommandStatus(detail.command_id, detail.document_name, detail.status)
-        else:
-            parsed = FindingEvent.model_validate(event).detail.finding()
+        parsed = _responder_event(event)
     except (ValidationError, InputError) as exc:
         reason = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
         return rejected(logger, metrics, reason)
@@ -185,6 +206,7 @@ def respond(
     except ConfigError as exc:
         return rejected(logger, metrics, str(exc), kind="configuration")
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
     config.register_lambda_context(context)
 
@@ -192,9 +214,17 @@ def respond(
         data_keyword_argument="key", config=config, persistence_store=store
     )
     def once(key: dict[str, str]) -> dict[str, Json]:
-        return respond_service(parsed, deps)
+        return respond_service(parsed, deps, remaining_s=lambda: _remaining(context))
 
     metrics.add_metric(name=obs.RESPONDER_EVENTS, unit=MetricUnit.Count, value=1)
-    result = once(key={"id": str(event.get("id", context.aws_request_id))})
-    logger.info("responder event handled", extra={"action": result.get("action")})
+    key = idempotency_key(parsed, deps.window)
+    try:
+        result: dict[str, Json] = once(key={"id": key})
+    except IdempotencyAlreadyInProgressError:
+        # Another invocation is acting on this very finding (or command status) right now.
+        result = {"action": "duplicate", "message": "another invocation is handling this event"}
+    logger.info(
+        "responder event handled",
+        extra={"action": result.get("action"), "cluster": result.get("cluster"), "key": key},
+    )
     return {"ok": True, **result}

@@ -47,7 +47,9 @@ class KubeTransport(Protocol):
     @property
     def endpoint(self) -> str: ...
 
-    def get(self, path: str, *, accept: str = "application/json", timeout_s: float | None = None) -> HttpResponse: ...
+    def get(
+        self, path: str, *, accept: str = "application/json", timeout_s: float | None = None
+    ) -> HttpResponse: ...
 
 
 @dataclass(frozen=True, slots=True)

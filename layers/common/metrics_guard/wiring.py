@@ -13,10 +13,15 @@ from metrics_guard.config import settings
 from metrics_guard.errors import ConfigError
 from metrics_guard.service.jobs import ProbeJob
 from metrics_guard.service.notify import Notifier, NotifyPolicy
-from metrics_guard.service.respond import ResponderDeps
+from metrics_guard.service.respond import RespondDeps
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig
+
+    from metrics_guard.model import FindingsDocument
+    from metrics_guard.service.probe import ProbeKind, ProbePolicy, ProbeTargets
 
 
 def utcnow() -> datetime:
@@ -92,24 +97,105 @@ def notifier() -> Notifier:
     )
 
 
+def _late_run_probe(
+    targets: ProbeTargets,
+    policy: ProbePolicy,
+    *,
+    kind: ProbeKind,
+    now: Callable[[], datetime],
+    deadline_s: float,
+) -> FindingsDocument:
+    """``run_probe`` looked up at call time, so that a test may stand a fake probe in for the real one."""
+    from metrics_guard.service import probe as probe_module
+
+    return probe_module.run_probe(targets, policy, kind=kind, now=now, deadline_s=deadline_s)
+
+
 @cache
-def responder() -> ResponderDeps:
+def responder() -> RespondDeps:
+    """The responder's service: a Responder per cluster on the real adapters (see docs/responder.md).
+
+    Raises ``ConfigError`` for an unknown mode (the handler also checks it at import: the function refuses
+    to start) and, in auto mode, for a missing remediation document.
+    """
+    import time
+    import uuid
+
     from metrics_guard.adapters import aws_clients
-    from metrics_guard.adapters.dynamodb import DynamoTable
+    from metrics_guard.adapters.connect import AwsClusterConnector
+    from metrics_guard.adapters.dynamodb_rollouts import DynamoRolloutStore
+    from metrics_guard.adapters.eventbridge import EventBridgeSink
+    from metrics_guard.adapters.params import RegistryReader, ssm_provider
+    from metrics_guard.adapters.requestheader import KubeRequestheaderReader
+    from metrics_guard.adapters.secrets import SecretReader, secrets_provider
+    from metrics_guard.adapters.ssm_runner import Ec2NodeResolver, SsmCommandRunner, SsmMaterialStore
+    from metrics_guard.adapters.step_notifier import SnsStepNotifier
+    from metrics_guard.ports import TransportLimits
+    from metrics_guard.service import probe as probe_module
+    from metrics_guard.service.cluster_responders import ClusterResponders, SharedDeps
+    from metrics_guard.service.remediate import ResponderPolicy, parse_mode
 
     cfg = settings()
-    table = DynamoTable(
+    mode = parse_mode(cfg.responder_mode)
+    document = cfg.remediation_document
+    if mode == "auto" and not document:
+        raise ConfigError("REMEDIATION_DOCUMENT is not set (required in auto mode)")
+    policy = ResponderPolicy(
+        mode=mode,
+        ca_secret_arn=cfg.ca_secret_arn or "",
+        cooldown=timedelta(hours=cfg.cooldown_hours),
+        daily_budget=cfg.daily_budget,
+        strategy=cfg.remediation_strategy,
+        kubeconfig_path=cfg.node_kubeconfig,
+        verify_timeout_s=cfg.verify_timeout_s,
+        verify_interval_s=cfg.verify_interval_s,
+        parameter_prefix=cfg.material_parameter_prefix.rstrip("/"),
+    )
+    store = DynamoRolloutStore(
         aws_clients.dynamodb(),
         _require(cfg.table_name, "TABLE_NAME"),
         now=utcnow,
         audit_retention=timedelta(days=cfg.audit_retention_days),
     )
-    return ResponderDeps(audit=table, mode=cfg.responder_mode, remediation_document=cfg.remediation_document)
+    secrets = SecretReader(secrets_provider())
+    nodes = Ec2NodeResolver(aws_clients.ec2)
+    shared = SharedDeps(
+        policy=policy,
+        registry=RegistryReader(ssm_provider(), _require(cfg.registry_parameter, "REGISTRY_PARAMETER")),
+        connector=AwsClusterConnector(
+            secrets, limits=TransportLimits(), read_material_document=cfg.read_material_document, nodes=nodes
+        ),
+        probe=_late_run_probe,
+        probe_policy=probe_module.ProbePolicy(warn_days=cfg.warn_days, fail_days=cfg.fail_days),
+        probe_deadline_s=cfg.probe_max_s,
+        planes=nodes,
+        requestheader_for=KubeRequestheaderReader,
+        runner=SsmCommandRunner(aws_clients.ssm(), document or "unset"),
+        materials=SsmMaterialStore(aws_clients.ssm(), kms_key_id=cfg.material_kms_key_id),
+        store=store,
+        ca=secrets,
+        findings=EventBridgeSink(aws_clients.events(), cfg.event_bus_name),
+        now=utcnow,
+        sleep=time.sleep,
+        new_id=lambda: uuid.uuid4().hex[:16],
+        notifier=SnsStepNotifier(aws_clients.sns(), cfg.topic_arn) if cfg.topic_arn else None,
+    )
+    return RespondDeps(
+        mode=mode,
+        remediation_document=document,
+        responders=ClusterResponders(shared),
+        store=store,
+        window=policy.idempotency_window,
+    )
 
 
 @cache
 def idempotency() -> tuple[IdempotencyConfig, BasePersistenceLayer]:
-    """Config and persistence layer for handlers that must not act twice on one event (key: event id)."""
+    """Config and persistence layer for handlers that must not act twice on one event.
+
+    The key is the ``id`` member of what the handler hands over: the responder passes the finding's
+    fingerprint + window (``service.respond.idempotency_key``), not the EventBridge event id.
+    """
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
     from metrics_guard.adapters import aws_clients

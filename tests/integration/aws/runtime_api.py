@@ -1,18 +1,30 @@
 """A small stand-in for the Lambda Runtime API (2018-06-01) on loopback: hands out queued events on
-``GET /runtime/invocation/next`` and records what the runtime posts to ``/response`` and ``/error``."""
+``GET /runtime/invocation/next`` and records what the runtime posts to ``/response`` and ``/error``.
+
+Also how a ``sam build`` output is started as the Lambda python3.13 runtime would start it (shared by the
+built-artifact test and the cold-start benchmark): :func:`python313`, :func:`runtime_packages` (awslambdaric
+and boto3, what the runtime brings) and :func:`handler_argv_env`.
+"""
 
 from __future__ import annotations
 
 import http.server
 import json
+import os
 import queue
+import shutil
+import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 PREFIX = "/2018-06-01/runtime"
+RUNTIME_CACHE = Path.home() / ".cache" / "metrics-guard" / "lambda-runtime-py313"
+PINS = ("awslambdaric==4.2.2", "boto3==1.44.8")
 
 
 @dataclass
@@ -93,3 +105,67 @@ class RuntimeApi:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def python313() -> Path | None:
+    """The python3.13 interpreter (pyenv's first, else PATH's), or None."""
+    for candidate in sorted(
+        Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")).glob("versions/3.13*/bin/python3.13")
+    ):
+        return candidate
+    found = shutil.which("python3.13")
+    return Path(found) if found else None
+
+
+def runtime_packages(python: Path) -> Path:
+    """awslambdaric and boto3 for python3.13: what the Lambda python3.13 runtime brings (cached)."""
+    stamp = RUNTIME_CACHE / ".pins"
+    if not stamp.exists() or stamp.read_text() != "\n".join(PINS):
+        shutil.rmtree(RUNTIME_CACHE, ignore_errors=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--root-user-action=ignore",
+                "--only-binary=:all:",
+                "--target",
+                str(RUNTIME_CACHE),
+                *PINS,
+            ],
+            check=True,
+            timeout=600,
+        )
+        stamp.write_text("\n".join(PINS))
+    return RUNTIME_CACHE
+
+
+def handler_argv_env(
+    *,
+    python: Path,
+    task: Path,
+    opt: Path,
+    packages: Path,
+    api: RuntimeApi,
+    function: str,
+    env: Mapping[str, str],
+) -> tuple[list[str], dict[str, str]]:
+    """argv and environment of one execution environment: awslambdaric running ``app.lambda_handler`` of
+    ``task`` with the layer at ``<opt>/python`` (as Lambda mounts it) and the runtime's own packages."""
+    argv = [str(python), "-s", "-m", "awslambdaric", "app.lambda_handler"]
+    return argv, {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.pathsep.join([str(task), str(opt / "python"), str(packages)]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "AWS_LAMBDA_RUNTIME_API": api.address,
+        "LAMBDA_TASK_ROOT": str(task),
+        "_HANDLER": "app.lambda_handler",
+        "AWS_LAMBDA_FUNCTION_NAME": function,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        **env,
+    }

@@ -5,7 +5,6 @@ what the Lambda runtime itself provides (boto3) besides. Proves the artifact imp
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.aws import runtime_api as lambda_runtime
 from tests.integration.aws.runtime_api import RuntimeApi
 from tests.moto_server import FAKE_ENV, MotoServer
 
@@ -21,46 +21,19 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
 BUILD = ROOT / ".aws-sam" / "build"
 EVENTS = ROOT / "events"
-RUNTIME_CACHE = Path.home() / ".cache" / "metrics-guard" / "lambda-runtime-py313"
-PINS = ("awslambdaric==4.2.2", "boto3==1.44.8")
 
 
 def python313() -> Path:
-    for candidate in sorted(
-        Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")).glob("versions/3.13*/bin/python3.13")
-    ):
-        return candidate
-    found = shutil.which("python3.13")
+    found = lambda_runtime.python313()
     if found is None:
         pytest.skip("python3.13 is not installed")
-    return Path(found)
+    return found
 
 
 @pytest.fixture(scope="module")
 def runtime_packages() -> Path:
     """awslambdaric and boto3 for python3.13: what the Lambda python3.13 runtime brings (cached)."""
-    stamp = RUNTIME_CACHE / ".pins"
-    if not stamp.exists() or stamp.read_text() != "\n".join(PINS):
-        shutil.rmtree(RUNTIME_CACHE, ignore_errors=True)
-        subprocess.run(
-            [
-                str(python313()),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--root-user-action=ignore",
-                "--only-binary=:all:",
-                "--target",
-                str(RUNTIME_CACHE),
-                *PINS,
-            ],
-            check=True,
-            timeout=600,
-        )
-        stamp.write_text("\n".join(PINS))
-    return RUNTIME_CACHE
+    return lambda_runtime.runtime_packages(python313())
 
 
 @pytest.fixture(scope="module")
@@ -90,23 +63,18 @@ def run_handler(
 ) -> tuple[object, str]:
     task = BUILD / function
     request_id = api.invoke(event)
+    argv, process_env = lambda_runtime.handler_argv_env(
+        python=python313(),
+        task=task,
+        opt=opt,
+        packages=packages,
+        api=api,
+        function=function,
+        env={**FAKE_ENV, **env},
+    )
     process = subprocess.Popen(
-        [str(python313()), "-s", "-m", "awslambdaric", "app.lambda_handler"],
-        cwd=task,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "PYTHONPATH": os.pathsep.join([str(task), str(opt / "python"), str(packages)]),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "AWS_LAMBDA_RUNTIME_API": api.address,
-            "LAMBDA_TASK_ROOT": str(task),
-            "_HANDLER": "app.lambda_handler",
-            "AWS_LAMBDA_FUNCTION_NAME": function,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            **FAKE_ENV,
-            **env,
-        },
+        argv,
+        env=process_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

@@ -135,7 +135,7 @@ def test_proxy_cert_expired_one_of_three(devcluster: DevclusterHandle, fault: Fa
         found = expect_diagnosis(
             devcluster, "PROXY_CERT_EXPIRED", allowed={"APISERVERS_DISAGREE"}, target="@apiserver/2"
         )
-        assert found.targets_with("PROXY_CERT_EXPIRED") == {"cert/proxy-client@apiserver/2"}
+        assert found.proxy_cert_targets("PROXY_CERT_EXPIRED") == {"cert/proxy-client@apiserver/2"}
         named = {t for f in found.problems if f["code"] != "APISERVERS_DISAGREE" for t in [f["target"]]}
         assert not any(t.endswith(("apiserver/1", "apiserver/3")) for t in named), found.summary()
     assert_healthy(devcluster)
@@ -154,7 +154,7 @@ def test_proxy_cert_rejected(devcluster: DevclusterHandle, fault: FaultFactory, 
         poll(unavailable_with(devcluster, "FailedDiscoveryCheck", "401", "403"), 60, f"{name}: 401/403")
         assert devcluster.kubectl("top", "nodes").returncode != 0
         found = expect_diagnosis(devcluster, REJECTED_CODE[name])
-        assert len(found.targets_with(REJECTED_CODE[name])) == 3
+        assert len(found.proxy_cert_targets(REJECTED_CODE[name])) == 3
     assert_healthy(devcluster)
     expect_all_ok(devcluster)
 
@@ -170,7 +170,7 @@ def test_proxy_cert_fault_on_one_apiserver(
     code = ONE_APISERVER_CODE[name]
     with fault(name, apiserver=3):
         found = expect_diagnosis(devcluster, code, allowed={"APISERVERS_DISAGREE"}, target="@apiserver/3")
-        assert found.targets_with(code) == {"cert/proxy-client@apiserver/3"}
+        assert found.proxy_cert_targets(code) == {"cert/proxy-client@apiserver/3"}
     assert_healthy(devcluster)
     expect_all_ok(devcluster)
 
@@ -185,7 +185,7 @@ def test_proxy_cert_expiring(devcluster: DevclusterHandle, fault: FaultFactory) 
             assert dt.timedelta(0) < left < dt.timedelta(days=7)
         poll(lambda: metrics_status(devcluster)[0] == 200, 60, "the Metrics API still works")
         found = expect_diagnosis(devcluster, "PROXY_CERT_EXPIRING")
-        assert len(found.targets_with("PROXY_CERT_EXPIRING")) == 3
+        assert len(found.proxy_cert_targets("PROXY_CERT_EXPIRING")) == 3
     assert_healthy(devcluster)
     expect_all_ok(devcluster)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from botocore.config import Config
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
@@ -62,6 +63,13 @@ def ssm() -> SSMClient:
 
 
 @cache
+def ec2() -> EC2Client:
+    import boto3
+
+    return boto3.client("ec2", config=_config())
+
+
+@cache
 def sts() -> STSClient:
     import boto3
 
@@ -70,5 +78,5 @@ def sts() -> STSClient:
 
 def reset() -> None:
     """Forget every client (tests that change the endpoint between cases)."""
-    for factory in (events, sns, dynamodb, secretsmanager, ssm, sts):
+    for factory in (events, sns, dynamodb, secretsmanager, ssm, ec2, sts):
         factory.cache_clear()

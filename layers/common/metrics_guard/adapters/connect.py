@@ -7,11 +7,30 @@ are imported only when a cluster is actually connected, so that a cold start pay
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from metrics_guard.adapters.secrets import ClusterCredentials, SecretReader
-from metrics_guard.config import ClusterEntry
+from metrics_guard.config import ClusterEntry, ControlPlane
 from metrics_guard.errors import CredentialsError
 from metrics_guard.ports import KubeTransport, NodeRef, TransportLimits
 from metrics_guard.service.probe import ProbeKind, ProbeTargets
+
+if TYPE_CHECKING:
+    from metrics_guard.adapters.ssm_runner import Ec2NodeResolver
+
+
+def listed_nodes(plane: ControlPlane) -> list[NodeRef]:
+    """The registry's listed instances, index = position (what Ec2NodeResolver gives without a tag)."""
+    return [
+        NodeRef(
+            index=index,
+            name=instance.instance_id,
+            apiserver_url=instance.apiserver_endpoint,
+            instance_id=instance.instance_id,
+        )
+        for index, instance in enumerate(plane.instances, start=1)
+    ]
 
 
 class AwsClusterConnector:
@@ -21,10 +40,28 @@ class AwsClusterConnector:
         *,
         limits: TransportLimits,
         read_material_document: str | None,
+        nodes: Ec2NodeResolver | None = None,
     ) -> None:
+        """``nodes`` resolves target tags (default: an Ec2NodeResolver on the shared EC2 client)."""
         self._secrets = secrets
         self._limits = limits
         self._read_material_document = read_material_document
+        self._nodes = nodes
+
+    def control_plane_nodes(self, plane: ControlPlane, kind: ProbeKind) -> Sequence[NodeRef]:
+        """Listed instances; with a target tag (certificate reads only) the tag's running instances too.
+
+        The metrics probe needs only nodes with an apiserver URL (listed ones): it makes no EC2 call.
+        """
+        if plane.target_tag is None or kind not in ("certs", "all"):
+            return listed_nodes(plane)
+        if self._nodes is None:
+            # Built on first need: a probe of listed instances only never imports the EC2 side.
+            from metrics_guard.adapters import aws_clients
+            from metrics_guard.adapters.ssm_runner import Ec2NodeResolver
+
+            self._nodes = Ec2NodeResolver(aws_clients.ec2)
+        return self._nodes.resolve_plane(plane)
 
     def credentials(self, entry: ClusterEntry) -> ClusterCredentials:
         if entry.credentials_secret_arn is None:
@@ -63,23 +100,16 @@ class AwsClusterConnector:
         apiservers: list[tuple[NodeRef, KubeTransport]] = []
         plane = entry.control_plane
         if plane is not None:
-            for index, instance in enumerate(plane.instances, start=1):
-                node = NodeRef(
-                    index=index,
-                    name=instance.instance_id,
-                    apiserver_url=instance.apiserver_endpoint,
-                    instance_id=instance.instance_id,
-                )
+            for node in self.control_plane_nodes(plane, kind):
                 nodes.append(node)
-                if instance.apiserver_endpoint:
-                    apiservers.append((node, self._transport(entry, instance.apiserver_endpoint, creds)))
+                if node.apiserver_url:
+                    apiservers.append((node, self._transport(entry, node.apiserver_url, creds)))
         certificates = None
         if kind in ("certs", "all") and plane is not None and self._read_material_document:
             from metrics_guard.adapters import aws_clients
             from metrics_guard.adapters.ssm_certs import SsmCertificateSource
 
-            # Reads the nodes listed with instance ids; tag-only control planes are resolved by the
-            # responder's inventory (ssm_runner) and are not read here yet.
+            # Reads every node above: listed instances and, through Ec2NodeResolver, the tag's instances.
             certificates = SsmCertificateSource(aws_clients.ssm(), self._read_material_document)
         return ProbeTargets(
             cluster=entry.name,

@@ -8,7 +8,8 @@
 * :class:`SsmMaterialStore` writes the new certificate + key as a SecureString before the command and deletes
   it when the command ends; the node script reads it with the instance role.
 * :class:`Ec2NodeResolver` turns the registry's ``control_plane`` (a target tag and/or instance ids) into
-  NodeRefs in a deterministic order (tag ``metrics-guard:apiserver-index`` when present, else instance id).
+  NodeRefs in a deterministic order (tag ``metrics-guard:apiserver-index`` when present, else the listed
+  position, else instance id).
 
 Note: SSM does not document that targets given as ``InstanceIds`` run in list order under
 ``MaxConcurrency=1``; the order is what we ask for, each node's outcome is read back per instance either way.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -37,10 +38,12 @@ from metrics_guard.service.remediate_ports import (
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_ssm.literals import ParameterTierType
 
     from metrics_guard.config import ControlPlane
 
 INDEX_TAG: Final = "metrics-guard:apiserver-index"
+STANDARD_TIER_BYTES: Final = 4096
 
 _COMMAND_STATES: Final = {
     "Pending": CommandState.PENDING,
@@ -172,13 +175,15 @@ class SsmMaterialStore:
 
     def put(self, name: str, value: str) -> None:
         extra = {"KeyId": self._kms} if self._kms else {}
+        # A Standard parameter holds 4 KB: an RSA 2048 bundle (base64) can exceed it.
+        tier: ParameterTierType = "Standard" if len(value.encode()) <= STANDARD_TIER_BYTES else "Advanced"
         try:
             self._client.put_parameter(
                 Name=name,
                 Value=value,
                 Type="SecureString",
                 Overwrite=False,
-                Tier="Standard",
+                Tier=tier,
                 Description="metrics-guard rollout material; deleted when the rollout ends",
                 **extra,  # type: ignore[arg-type]
             )
@@ -197,47 +202,84 @@ class SsmMaterialStore:
 
 
 class Ec2NodeResolver:
-    """Control-plane instances of each cluster from the registry: listed ids first, then the tag's matches."""
+    """Control-plane instances of a registry ``control_plane`` as NodeRefs, in a deterministic order.
 
-    def __init__(self, client: EC2Client, control_planes: Mapping[str, ControlPlane]) -> None:
-        self._client = client
-        self._planes = control_planes
+    * Listed ``instances`` keep their registry position as their index (1-based), no EC2 call needed.
+    * With a ``target_tag``: ``ec2:DescribeInstances`` filtered on the tag and ``instance-state-name=running``;
+      an instance's index is its ``metrics-guard:apiserver-index`` tag when it is a positive integer (it also
+      overrides the listed position), else the next free index in instance-id order.
+    * Sorted by index, then instance id. The cert probe (``adapters/connect.py``) and the responder resolve
+      through this one class, so ``apiserver/N`` means the same node to both.
+
+    ``client`` is an EC2 client or a zero-argument factory of one (built only when a tag is resolved).
+    """
+
+    def __init__(
+        self,
+        client: EC2Client | Callable[[], EC2Client],
+        control_planes: Mapping[str, ControlPlane] | None = None,
+    ) -> None:
+        self._client_or_factory = client
+        self._planes: Mapping[str, ControlPlane] = control_planes or {}
+
+    def _client(self) -> EC2Client:
+        target = self._client_or_factory
+        if callable(target) and not hasattr(target, "get_paginator"):
+            target = target()
+            self._client_or_factory = target
+        return cast("EC2Client", target)
 
     def resolve(self, cluster: str) -> Sequence[NodeRef]:
         plane = self._planes.get(cluster)
-        if plane is None:
-            return ()
-        found: dict[str, tuple[int | None, str | None]] = {
-            i.instance_id: (None, i.apiserver_endpoint) for i in plane.instances
-        }
+        return () if plane is None else self.resolve_plane(plane)
+
+    def resolve_plane(self, plane: ControlPlane) -> list[NodeRef]:
+        indexes: dict[str, int | None] = {}
+        endpoints: dict[str, str | None] = {}
+        for position, instance in enumerate(plane.instances, start=1):
+            indexes[instance.instance_id] = position
+            endpoints[instance.instance_id] = instance.apiserver_endpoint
         if plane.target_tag is not None:
-            for instance_id, index in self._tagged(plane.target_tag.key, plane.target_tag.value):
-                previous = found.get(instance_id, (None, None))
-                found[instance_id] = (index, previous[1])
-        ordered = sorted(found.items(), key=lambda kv: (kv[1][0] is None, kv[1][0] or 0, kv[0]))
-        refs: list[NodeRef] = []
-        for position, (instance_id, (index, endpoint)) in enumerate(ordered, start=1):
-            number = index if index is not None else position
-            refs.append(
-                NodeRef(index=number, name=instance_id, apiserver_url=endpoint, instance_id=instance_id)
+            for instance_id, tagged in self._tagged(plane.target_tag.key, plane.target_tag.value):
+                if tagged is not None:
+                    indexes[instance_id] = tagged
+                else:
+                    indexes.setdefault(instance_id, None)
+                endpoints.setdefault(instance_id, None)
+        used = {i for i in indexes.values() if i is not None}
+        free = (n for n in range(1, len(indexes) + len(used) + 2) if n not in used)
+        for instance_id in sorted(i for i, index in indexes.items() if index is None):
+            indexes[instance_id] = next(free)
+        ordered = sorted(indexes.items(), key=lambda kv: (kv[1] or 0, kv[0]))
+        return [
+            NodeRef(
+                index=index or 0,
+                name=instance_id,
+                apiserver_url=endpoints[instance_id],
+                instance_id=instance_id,
             )
-        return refs
+            for instance_id, index in ordered
+        ]
 
     def _tagged(self, key: str, value: str) -> list[tuple[str, int | None]]:
         out: list[tuple[str, int | None]] = []
         try:
-            pages = self._client.get_paginator("describe_instances").paginate(
-                Filters=[
-                    {"Name": f"tag:{key}", "Values": [value]},
-                    {"Name": "instance-state-name", "Values": ["running"]},
-                ]
+            pages = (
+                self._client()
+                .get_paginator("describe_instances")
+                .paginate(
+                    Filters=[
+                        {"Name": f"tag:{key}", "Values": [value]},
+                        {"Name": "instance-state-name", "Values": ["running"]},
+                    ]
+                )
             )
             for page in pages:
                 for reservation in page.get("Reservations", []):
                     for instance in reservation.get("Instances", []):
                         tags = {t.get("Key"): t.get("Value") for t in instance.get("Tags", [])}
                         raw = tags.get(INDEX_TAG)
-                        index = int(raw) if raw is not None and raw.isdigit() else None
+                        index = int(raw) if raw is not None and raw.isdigit() and int(raw) > 0 else None
                         out.append((str(instance["InstanceId"]), index))
         except (ClientError, BotoCoreError) as exc:
             raise AwsError(f"EC2 DescribeInstances failed: {_code(exc)}", code=_code(exc)) from exc

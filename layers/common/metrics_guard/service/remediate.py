@@ -89,6 +89,7 @@ Action: TypeAlias = Literal[
     "ignored",
     "duplicate",
     "busy",
+    "covered",
     "refused",
     "resolved",
     "planned",
@@ -128,7 +129,8 @@ class ResponderPolicy:
     verify_interval_s: float = 10.0
     #: Seconds of the invocation kept back for saving state and publishing.
     margin_s: float = 20.0
-    parameter_prefix: str = "/metrics-guard/rollout"
+    #: SecureString names: ``<prefix>/<cluster>/<rollout id>``; the template sets ``/<stack>/material``.
+    parameter_prefix: str = "/metrics-guard/material"
     issue: IssuePolicy = field(default_factory=IssuePolicy)
 
     def __post_init__(self) -> None:
@@ -270,21 +272,43 @@ class Responder:
     # --------------------------------------------------------------------------------------- the guard
 
     def _respond(self, finding: Finding, remaining_s: Callable[[], float]) -> Outcome:
+        """Guard order: claim -> lock -> covered by a rollout? -> re-check -> cooldown/budget -> plan -> CA.
+
+        A rollout covers every node of the cluster, so the coverage test comes before the cooldown: the other
+        nodes' findings of one failure (``expired-all`` gives one per node, handed over concurrently) are
+        answered "covered by rollout X" and never refused for the cooldown that rollout started.
+        """
         d, p, cluster = self.deps, self.policy, finding.cluster
         now = d.now()
-        window = int(finding.observed_at.timestamp() // p.idempotency_window.total_seconds())
-        key = f"remediate#{finding.fingerprint}#{window}"
+        key = f"remediate#{finding.fingerprint}#{self._window(finding)}"
         if not d.store.claim(key, p.idempotency_window * 2):
             self._step(cluster, None, "duplicate", "finding already handled in this window", {"key": key})
             return Outcome("duplicate", "finding already handled in this window", cluster)
         owner = d.new_id()
         lock = f"remediation#{cluster}"
         if not d.store.acquire_lock(lock, owner, p.lock_ttl):
-            self._step(cluster, None, "busy", "another rollout holds the cluster's lock", {})
-            return Outcome("busy", "another rollout of this cluster is in progress", cluster)
+            return self._contended(finding, now)
         keep_lock = False
         try:
             recent = d.store.rollouts_since(cluster, now - timedelta(days=1))
+            covering = _covering(recent, finding)
+            if covering is not None:
+                return self._covered(finding, covering)
+            self._step(cluster, None, "recheck", "re-running the checks before acting", {})
+            try:
+                doc = d.probe()
+            except MetricsGuardError as exc:
+                return self._refuse(
+                    cluster,
+                    finding,
+                    f"cannot re-check the failure: {exc}",
+                    {"reason": "recheck-failed"},
+                    error=exc,
+                )
+            still = failing_remediable(doc)
+            if not still:
+                self._step(cluster, None, "resolved", "the failure no longer holds: nothing to do", {})
+                return Outcome("resolved", "the failure no longer holds", cluster)
             if p.mode == "auto":
                 last = max((r.started_at for r in recent), default=None)
                 if last is not None and now - last < p.cooldown:
@@ -301,18 +325,17 @@ class Responder:
                         f"daily budget spent: {len(recent)} rollouts in the last 24 h (max {p.daily_budget})",
                         {"reason": "budget", "rollouts_24h": len(recent)},
                     )
-            self._step(cluster, None, "recheck", "re-running the checks before acting", {})
-            doc = d.probe()
-            still = failing_remediable(doc)
-            if not still:
-                self._step(cluster, None, "resolved", "the failure no longer holds: nothing to do", {})
-                return Outcome("resolved", "the failure no longer holds", cluster)
             try:
                 plan = self._plan(cluster, still)
                 ca = self._check_ca(cluster, now)
             except RemediationRefused as exc:
                 return self._refuse(cluster, finding, str(exc), {"reason": "refused"})
             if p.mode == "dry-run":
+                # One plan per cluster and window: the plan covers every node, like a rollout.
+                if not d.store.claim(f"planned#{cluster}#{self._window(finding)}", p.idempotency_window * 2):
+                    message = "a plan for this cluster was already published in this window"
+                    self._step(cluster, None, "covered", message, {"trigger": _trigger(finding)})
+                    return Outcome("covered", message, cluster)
                 planned = self._finding(
                     cluster,
                     code=Code.REMEDIATION_PLANNED,
@@ -331,6 +354,38 @@ class Responder:
         finally:
             if not keep_lock:
                 d.store.release_lock(lock, owner)
+
+    def _window(self, finding: Finding) -> int:
+        return window_of(finding.observed_at, self.policy.idempotency_window)
+
+    def _contended(self, finding: Finding, now: datetime) -> Outcome:
+        """Another invocation holds the cluster's lock: its rollout (or plan) covers this node too."""
+        active = [
+            r
+            for r in self.deps.store.rollouts_since(finding.cluster, now - self.policy.lock_ttl)
+            if r.phase in {RolloutPhase.STARTING, RolloutPhase.RUNNING, RolloutPhase.VERIFYING}
+        ]
+        covering = max(active, key=lambda r: r.started_at, default=None) or _covering(
+            self.deps.store.rollouts_since(finding.cluster, now - timedelta(days=1)), finding
+        )
+        if covering is not None:
+            return self._covered(finding, covering)
+        message = "another invocation holds the cluster's lock; what it does covers every node"
+        self._step(finding.cluster, None, "busy", message, {"trigger": _trigger(finding)})
+        return Outcome("busy", message, finding.cluster)
+
+    def _covered(self, finding: Finding, rollout: Rollout) -> Outcome:
+        message = f"covered by rollout {rollout.rollout_id} ({rollout.phase.value}), which rolls every node"
+        if rollout.phase is RolloutPhase.REMEDIATED:
+            message = f"already resolved: covered by rollout {rollout.rollout_id} (remediated)"
+        self._step(
+            finding.cluster,
+            rollout.rollout_id,
+            "covered",
+            message,
+            {"trigger": _trigger(finding), "command_id": rollout.command_id},
+        )
+        return Outcome("covered", message, finding.cluster, rollout.rollout_id, rollout.command_id)
 
     def _plan(self, cluster: str, failing: Sequence[Finding]) -> Plan:
         d = self.deps
@@ -353,7 +408,13 @@ class Responder:
         d, p = self.deps, self.policy
         if not p.ca_secret_arn:
             raise _Refusal("no CA secret configured (CA_SECRET_ARN)")
-        ca = parse_ca_secret(d.ca.secret_string(p.ca_secret_arn))
+        try:
+            text = d.ca.secret_string(p.ca_secret_arn)
+        except RemediationRefused:
+            raise
+        except MetricsGuardError as exc:  # the message names the secret, never its value
+            raise _Refusal(f"the CA secret cannot be read: {exc}") from exc
+        ca = parse_ca_secret(text)
         validate_ca(ca, d.requestheader.read(cluster).ca_pems, now=now, policy=p.issue)
         return ca
 
@@ -512,9 +573,13 @@ class Responder:
         start = d.now()
         last: FindingsDocument | None = None
         while True:
-            last = d.probe()
-            if verified(last):
-                return True, last
+            try:
+                last = d.probe()
+            except MetricsGuardError as exc:
+                log.warning("verification probe failed", extra={"error": type(exc).__name__})
+            else:
+                if verified(last):
+                    return True, last
             if (d.now() - start).total_seconds() + p.verify_interval_s > limit:
                 return False, last
             d.sleep(p.verify_interval_s)
@@ -647,6 +712,18 @@ class _Refusal(RemediationRefused):
     pass
 
 
+def window_of(observed_at: datetime, window: timedelta) -> int:
+    """The idempotency window a finding falls in (also the Powertools key of the handler)."""
+    return int(observed_at.timestamp() // window.total_seconds())
+
+
+def _covering(recent: Sequence[Rollout], finding: Finding) -> Rollout | None:
+    """The latest rollout that started at or after the finding was observed: it acted on this failure
+    (whatever node the finding names, a rollout rolls every node), so the finding needs nothing more."""
+    after = [r for r in recent if r.cluster == finding.cluster and r.started_at >= finding.observed_at]
+    return max(after, key=lambda r: r.started_at, default=None)
+
+
 def _trigger(finding: Finding | None) -> dict[str, Json]:
     if finding is None:
         return {}
@@ -674,4 +751,5 @@ __all__ = [
     "order_nodes",
     "parse_mode",
     "verified",
+    "window_of",
 ]
