@@ -1,4 +1,4 @@
-"""The demo's scenarios end to end (``python -m demo --scenario …``) on the default devcluster home.
+"""The demo's scenarios end to end (``python -m demo --scenario …``) on the session's devcluster.
 
 The default scenario runs in ``make test``; the others are ``slow`` (``make test-all``). Each run checks the
 exit code, the timeline's milestones and that no secret reached the output.
@@ -13,17 +13,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.devcluster_fixture import DevclusterHandle
+
 REPO = Path(__file__).resolve().parents[2]
 SECRET_MARKERS = ("PRIVATE KEY", "BEGIN EC", "BEGIN RSA", "eyJhbGci")
 
 pytestmark = pytest.mark.e2e
 
 
-def run_demo(scenario: str) -> subprocess.CompletedProcess[str]:
+def run_demo(scenario: str, cluster: DevclusterHandle) -> subprocess.CompletedProcess[str]:
     if os.geteuid() != 0:
         pytest.skip("the devcluster needs root (network namespaces)")
     env = dict(os.environ)
     env.pop("NO_COLOR", None)
+    env["DEVCLUSTER_HOME"] = str(cluster.home)  # the demo runs on the session's cluster and heals it
     done = subprocess.run(
         [sys.executable, "-m", "demo", "--scenario", scenario],
         cwd=REPO,
@@ -41,8 +44,8 @@ def run_demo(scenario: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def test_default_scenario_expired_one() -> None:
-    done = run_demo("expired-one")
+def test_default_scenario_expired_one(devcluster: DevclusterHandle) -> None:
+    done = run_demo("expired-one", devcluster)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     out = done.stdout
     for milestone in (
@@ -70,8 +73,8 @@ def test_default_scenario_expired_one() -> None:
         ("no-route", ("diagnosis: AGGREGATOR_NETWORK_TIMEOUT", "remedy:", "responder is not involved")),
     ],
 )
-def test_other_scenarios(scenario: str, milestones: tuple[str, ...]) -> None:
-    done = run_demo(scenario)
+def test_other_scenarios(devcluster: DevclusterHandle, scenario: str, milestones: tuple[str, ...]) -> None:
+    done = run_demo(scenario, devcluster)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     for milestone in milestones:
         assert milestone in done.stdout, milestone

@@ -56,5 +56,5 @@ class RemediationRefused(MetricsGuardError):  # noqa: N818 - a verdict, not a cr
     """The responder will not act; the message says why. Nothing was touched."""
 
 
-class CommandFailed(MetricsGuardError):
+class CommandFailed(MetricsGuardError):  # noqa: N818 - reads as a verdict: "the command failed"
     """A node command ended in a state other than Success."""

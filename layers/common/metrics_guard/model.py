@@ -152,7 +152,7 @@ def parse_rfc3339(text: str) -> datetime:
 
 
 #: JSON-compatible values kept in a finding's evidence.
-Json: TypeAlias = None | bool | int | float | str | list["Json"] | dict[str, "Json"]
+Json: TypeAlias = bool | int | float | str | list["Json"] | dict[str, "Json"] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +209,7 @@ class Finding:
         remediable = data.get("remediable_by")
         evidence = data.get("evidence") or {}
         if not isinstance(evidence, dict):
-            raise ValueError("evidence must be an object")
+            raise ValueError("evidence must be an object")  # noqa: TRY004 - one error type for any malformed finding
         finding = cls(
             check=str(data["check"]),
             status=Status(data["status"]),

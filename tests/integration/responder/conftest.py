@@ -13,11 +13,11 @@ import pytest
 from demo.local import LocalCluster, utcnow
 from metrics_guard.adapters.local_runner import LocalCommandRunner, LocalMaterialStore
 from metrics_guard.pki.issue import IssuedCertificate, IssuePolicy, issue_proxy_client_cert, parse_ca_secret
-from tests.integration.conftest import DevclusterHandle, devcluster, fault  # noqa: F401 - fixtures
+from tests.integration.conftest import DevclusterHandle
 
 
 @pytest.fixture
-def local(devcluster: DevclusterHandle) -> LocalCluster:  # noqa: F811
+def local(devcluster: DevclusterHandle) -> LocalCluster:
     status: dict[str, Any] = dict(devcluster.cluster.status())
     status.setdefault("home", str(devcluster.home))
     return LocalCluster.from_status(status)

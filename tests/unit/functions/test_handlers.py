@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,10 +24,10 @@ from metrics_guard.errors import CredentialsError
 from metrics_guard.service.jobs import ProbeJob
 from metrics_guard.service.notify import Notifier, NotifyPolicy
 from metrics_guard.service.probe import ProbePolicy
-from metrics_guard.service.respond import ResponderDeps
 from metrics_guard.service.run import RunLimits
 from tests.lambda_context import FakeLambdaContext
-from tests.unit.functions.handlers import load
+from tests.unit.functions.handlers import FUNCTIONS, load
+from tests.unit.service.responder_fakes import World, tagged_registry
 from tests.unit.service.serverless_fakes import (
     Clock,
     FakeConnector,
@@ -206,42 +207,84 @@ def test_notifier_alerts_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def responder(monkeypatch: pytest.MonkeyPatch) -> MemoryAudit:
-    audit = MemoryAudit()
-    deps = ResponderDeps(audit=audit, mode="dry-run", remediation_document=None)
-    store = MemoryPersistence()
-    monkeypatch.setattr(wiring, "responder", lambda: deps)
-    monkeypatch.setattr(wiring, "idempotency", lambda: (IdempotencyConfig(), store))
-    return audit
+def responder(monkeypatch: pytest.MonkeyPatch) -> World:
+    """The real service and per-cluster wiring on in-memory fakes, Powertools Idempotency in memory."""
+    world = World(mode="dry-run", registry=tagged_registry("prod-eu-1"))
+    world.now = datetime(2026, 12, 1, 12, 0, 5, tzinfo=UTC)
+    monkeypatch.setattr(wiring, "responder", lambda: world.deps)
+    persistence = MemoryPersistence()
+    monkeypatch.setattr(wiring, "idempotency", lambda: (IdempotencyConfig(), persistence))
+    return world
 
 
-def test_responder_records_a_remediable_finding_once(responder: MemoryAudit) -> None:
+def test_responder_plans_a_remediable_finding_once(responder: World) -> None:
     handler = load("responder").lambda_handler
     first = handler(event("remediable_proxy_cert_expired.json"), FakeLambdaContext())
-    second = handler(event("remediable_proxy_cert_expired.json"), FakeLambdaContext())
-    assert first["action"] == "recorded" and first["mode"] == "dry-run"
-    assert second == first
-    assert responder.kinds() == ["responder-received"]
+    redelivered = event("remediable_proxy_cert_expired.json") | {"id": "another-delivery-of-the-same-finding"}
+    second = handler(redelivered, FakeLambdaContext())
+    assert first["ok"] is True and first["action"] == "planned" and first["mode"] == "dry-run"
+    assert second == first  # Powertools Idempotency on fingerprint + window, not on the event id
+    assert [f.code.value for f in responder.published] == ["REMEDIATION_PLANNED"]
 
 
-def test_responder_refuses_a_non_remediable_finding(responder: MemoryAudit) -> None:
+def test_responder_refuses_a_non_remediable_finding(responder: World) -> None:
     result = load("responder").lambda_handler(
         event("finding_aggregator_network_timeout.json"), FakeLambdaContext()
     )
-    assert result["action"] == "refused"
-    assert responder.records == []
+    assert result["action"] == "ignored"
+    assert responder.published == [] and responder.probe.calls == 0
 
 
-def test_responder_refuses_a_false_remediable_claim(responder: MemoryAudit) -> None:
+def test_responder_refuses_a_false_remediable_claim(responder: World) -> None:
     forged = event("finding_aggregator_network_timeout.json")
     forged["detail"]["remediable_by"] = "reissue-aggregator-cert"
     result = load("responder").lambda_handler(forged, FakeLambdaContext())
-    assert result["ok"] is False and "cannot be remediable" in result["detail"]
+    assert result["ok"] is True and result["action"] == "refused"
+    assert [f.code.value for f in responder.published] == ["REMEDIATION_REFUSED"]
+    assert responder.probe.calls == 0
 
 
-def test_responder_records_ssm_status(responder: MemoryAudit) -> None:
-    result = load("responder").lambda_handler(event("ssm_command_status.json"), FakeLambdaContext())
-    assert result["action"] == "recorded" and result["status"] == "Success"
+def test_responder_ssm_status_of_an_unknown_command(responder: World) -> None:
+    status = event("ssm_command_status.json")
+    status["detail"]["document-name"] = "mg-remediate"
+    result = load("responder").lambda_handler(status, FakeLambdaContext())
+    assert result["action"] == "ignored" and result["status"] == "Success"
+    assert result["message"] == "command belongs to no rollout"
+
+
+def test_responder_refuses_to_start_with_an_unknown_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from metrics_guard.config import settings
+    from metrics_guard.errors import ConfigError
+
+    monkeypatch.setenv("RESPONDER_MODE", "yolo")
+    settings.cache_clear()
+    spec = importlib.util.spec_from_file_location("responder_cold_start", FUNCTIONS / "responder" / "app.py")
+    assert spec is not None and spec.loader is not None
+    with pytest.raises(ConfigError, match="RESPONDER_MODE"):
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    settings.cache_clear()
+
+
+def test_wiring_builds_the_responder_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from metrics_guard.errors import ConfigError
+    from metrics_guard.service.cluster_responders import ClusterResponders
+
+    monkeypatch.setenv("TABLE_NAME", "mg-state")
+    monkeypatch.setenv("REGISTRY_PARAMETER", "/mg/clusters")
+    monkeypatch.setenv("RESPONDER_MODE", "auto")
+    monkeypatch.setenv("MATERIAL_PARAMETER_PREFIX", "/mg/material/")
+    wiring.reset()
+    with pytest.raises(ConfigError, match="REMEDIATION_DOCUMENT"):
+        wiring.responder()
+    monkeypatch.setenv("REMEDIATION_DOCUMENT", "mg-remediate")
+    wiring.reset()
+    deps = wiring.responder()
+    assert deps.mode == "auto" and deps.remediation_document == "mg-remediate"
+    assert isinstance(deps.responders, ClusterResponders)
+    responder = deps.responders("prod")
+    assert responder.policy.parameter_prefix == "/mg/material" and responder.policy.mode == "auto"
 
 
 def test_no_secret_value_in_any_log_line(

@@ -249,8 +249,17 @@ def test_lock_contention_one_rollout() -> None:
     first = h.responder.handle_event(h.event(), remaining_s=plenty)
     # Another finding of the same cluster (another node) while the first rollout runs.
     other = h.responder.handle_event(h.event(finding(index=3)), remaining_s=plenty)
-    assert (first.action, other.action) == ("pending", "busy")
-    assert len(h.runner.started) == 1
+    # The running rollout covers every node: no second rollout, no refusal.
+    assert (first.action, other.action) == ("pending", "covered")
+    assert other.rollout_id == first.rollout_id
+    assert len(h.runner.started) == 1 and Code.REMEDIATION_REFUSED not in h.codes()
+
+
+def test_lock_held_before_any_rollout_is_saved_is_busy() -> None:
+    h = Harness()
+    assert h.store.acquire_lock(f"remediation#{CLUSTER}", "someone-else", timedelta(hours=2))
+    out = h.responder.handle_event(h.event(), remaining_s=plenty)
+    assert out.action == "busy" and not h.runner.started and not h.published
 
 
 def test_cooldown_and_budget() -> None:
