@@ -19,11 +19,11 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 import yaml
+
 from metrics_guard.adapters.credentials import EKS_TOKEN_LIFETIME_S, EksTokenCredentials, decode_eks_token
 from metrics_guard.adapters.kube import load_kubeconfig_contexts, transport_for_eks, transport_from_kubeconfig
 from metrics_guard.errors import ConfigError, CredentialsError
 from metrics_guard.ports import TransportLimits
-
 from tests import servers
 from tests.servers import LoopbackHttpsServer, LoopbackPki
 

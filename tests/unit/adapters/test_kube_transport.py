@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
 from metrics_guard.adapters.credentials import Credential, StaticCredentials
 from metrics_guard.adapters.kube import ApiClientTransport, transport_from_token
 from metrics_guard.errors import (
@@ -19,7 +20,6 @@ from metrics_guard.errors import (
     ResponseTooLargeError,
 )
 from metrics_guard.ports import TransportLimits
-
 from tests import servers
 from tests.servers import LoopbackHttpsServer, LoopbackPki
 

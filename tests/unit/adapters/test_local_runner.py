@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from metrics_guard.adapters.local_runner import LocalCommandRunner, LocalMaterialStore
 from metrics_guard.ports import NodeRef
 from metrics_guard.service.remediate_ports import CommandState, InvocationState, RolloutCommand
-
 from tests.unit.remediation.fake_apiserver import FakeNode
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from metrics_guard.adapters.connect import AwsClusterConnector
 from metrics_guard.adapters.ssm_runner import Ec2NodeResolver, SsmMaterialStore
 from metrics_guard.adapters.step_notifier import SnsStepNotifier
@@ -22,7 +23,8 @@ FILTERS = [
 
 
 def client(service: str) -> Any:
-    return boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return session.client(service)  # type: ignore[call-overload]
 
 
 def reservations(*instances: tuple[str, str | None]) -> dict[str, Any]:

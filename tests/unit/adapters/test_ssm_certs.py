@@ -13,10 +13,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from cryptography.hazmat.primitives import serialization
+
 from metrics_guard.adapters import ssm_certs
 from metrics_guard.adapters.ssm_certs import SsmCertificateSource, parse_material, read_material_document
 from metrics_guard.ports import NodeRef
-
 from tests import servers
 
 SCRIPT = Path(ssm_certs.__file__).parent.parent / "remediation" / "read_material.sh"

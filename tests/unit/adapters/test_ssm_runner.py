@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from metrics_guard.adapters.ssm_runner import SsmCommandRunner, SsmMaterialStore
 from metrics_guard.ports import NodeRef
 from metrics_guard.remediation.document import command_parameters

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 from cryptography import x509
+
 from metrics_guard.adapters.tls import SocketTlsProber
 from metrics_guard.errors import KubeConnectError, KubeTimeoutError, KubeTLSError
-
 from tests import servers
 from tests.servers import LoopbackHttpsServer, LoopbackPki
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from metrics_guard.checks.classify import Symptom, classify_condition
 
 CASES = [

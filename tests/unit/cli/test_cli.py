@@ -7,9 +7,9 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
+
 from metrics_guard import cli
 from metrics_guard.ports import KubeTransport
-
 from tests.fakes.kube import FakeTlsProber, FakeTransport, fixture_cluster
 from tests.unit.service.test_probe_fixtures import NOW
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
 from metrics_guard.decode.apiservice import decode_apiservice, decode_apiservice_list
 from metrics_guard.decode.core import (
     decode_authentication_configmap,
@@ -20,7 +21,6 @@ from metrics_guard.decode.metrics import decode_node_metrics_list, decode_pod_me
 from metrics_guard.decode.quantity import cpu_nanocores, memory_bytes, parse_quantity
 from metrics_guard.decode.text import decode_health_verbose, parse_samples, unavailable_apiservice
 from metrics_guard.errors import DecodeError
-
 from tests.fakes.kube import FIXTURES, load_fixture
 
 QUANTITIES = [

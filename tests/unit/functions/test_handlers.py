@@ -6,8 +6,8 @@ import io
 import json
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest

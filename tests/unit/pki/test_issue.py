@@ -9,6 +9,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
 from metrics_guard.errors import RemediationRefused
 from metrics_guard.pki.issue import (
     IssuePolicy,
@@ -17,7 +18,6 @@ from metrics_guard.pki.issue import (
     parse_ca_secret,
     validate_ca,
 )
-
 from tests.unit.remediation.certs import cert_pem, key_pem, make_ca
 
 NOW = datetime.now(UTC)

@@ -5,7 +5,6 @@ from pathlib import Path
 from metrics_guard.adapters.noderoot import NodeRootSource
 from metrics_guard.pki.inspect import spki_sha256
 from metrics_guard.ports import NodeRef
-
 from tests.pki_factory import make_ca, make_cert
 
 UNIT = """[Unit]

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from metrics_guard.adapters.local_runner import script_path
 
+from metrics_guard.adapters.local_runner import script_path
 from tests.unit.remediation.certs import cert_pem, key_pem, make_ca, make_leaf
 
 APISERVICE = "v1beta1.metrics.k8s.io"

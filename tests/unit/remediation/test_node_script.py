@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from metrics_guard.adapters.local_runner import script_path
 from metrics_guard.service.remediate_ports import ScriptResult
-
 from tests.unit.remediation.fake_apiserver import FakeNode, Material, sha_file
 
 SHELLCHECK = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "shellcheck"

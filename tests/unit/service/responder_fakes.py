@@ -16,7 +16,6 @@ from metrics_guard.service.probe import ProbeKind, ProbePolicy, ProbeTargets
 from metrics_guard.service.remediate import Mode, ResponderPolicy
 from metrics_guard.service.remediate_ports import RequestheaderConfig, RolloutStep
 from metrics_guard.service.respond import RespondDeps
-
 from tests.unit.remediation.certs import cert_pem, key_pem, make_ca
 from tests.unit.service.serverless_fakes import T0, FakeConnector, StaticRegistry, registry
 from tests.unit.service.test_remediate import FakeRunner

@@ -3,12 +3,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from metrics_guard.errors import KubeConnectError, KubeTimeoutError, ResponseTooLargeError
 from metrics_guard.model import Code, FindingsDocument, Status
 from metrics_guard.pki.inspect import spki_sha256
 from metrics_guard.ports import NodeMaterial, NodeRef
 from metrics_guard.service.probe import ProbePolicy, ProbeTargets, run_probe
-
 from tests.fakes.kube import (
     FakeCertificateSource,
     FakeTransport,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from metrics_guard.adapters.local_runner import InMemoryRolloutStore
 from metrics_guard.errors import ConfigError
 from metrics_guard.model import Code, Finding, FindingsDocument, Remedy, Severity, Status, Target
@@ -24,7 +25,6 @@ from metrics_guard.service.remediate_ports import (
     RolloutCommand,
     ScriptResult,
 )
-
 from tests.unit.remediation.certs import cert_pem, key_pem, make_ca
 
 CLUSTER = "dev"

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+
 from metrics_guard.errors import CredentialsError
 from metrics_guard.model import Code
 from metrics_guard.service.remediate_ports import CommandState
 from metrics_guard.service.respond import CommandStatus, FindingClaim, idempotency_key, respond
-
 from tests.unit.service.responder_fakes import (
     CLUSTER,
     ScriptedProbe,
