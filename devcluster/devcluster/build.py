@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -80,19 +81,41 @@ def _say(msg: str) -> None:
     sys.stdout.flush()
 
 
-def _envtest(name: str) -> Path | None:
+_VERSION_RE = re.compile(r"\bv\d+\.\d+\.\d+\S*")
+
+
+def _binary_version(path: Path) -> str | None:
+    """The Kubernetes version a kube-apiserver or kubectl binary reports (`Kubernetes v1.36.3`)."""
+    args = ["version", "--client"] if path.name == "kubectl" else ["--version"]
+    try:
+        out = subprocess.run(
+            [str(path), *args], capture_output=True, text=True, timeout=20, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = _VERSION_RE.search(out)
+    return found.group(0) if found else None
+
+
+def _envtest(name: str, kubernetes_version: str) -> Path | None:
+    """The envtest binary for ``name``, if $KUBEBUILDER_ASSETS has one of the requested Kubernetes version
+    (envtest ships one version: a kube-apiserver or kubectl of another version is not used)."""
     assets = os.environ.get("KUBEBUILDER_ASSETS")
     if not assets or name not in ENVTEST_COMPONENTS:
         return None
     candidate = Path(assets) / name
-    return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
+    if not (candidate.is_file() and os.access(candidate, os.X_OK)):
+        return None
+    if name != "etcd" and _binary_version(candidate) != kubernetes_version:
+        return None
+    return candidate
 
 
 def resolve(kubernetes_version: str) -> dict[str, Path]:
     """Paths of the binaries that already exist (envtest or cache), without building."""
     found: dict[str, Path] = {}
     for comp in components(kubernetes_version):
-        path = _envtest(comp.name) or comp.cache_path()
+        path = _envtest(comp.name, kubernetes_version) or comp.cache_path()
         if path.is_file():
             found[comp.name] = path
     return found
@@ -103,7 +126,7 @@ def build(kubernetes_version: str, *, quiet_if_cached: bool = False) -> dict[str
     go = shutil.which("go")
     result: dict[str, Path] = {}
     for comp in components(kubernetes_version):
-        envtest = _envtest(comp.name)
+        envtest = _envtest(comp.name, kubernetes_version)
         if envtest:
             result[comp.name] = envtest
             if not quiet_if_cached:
