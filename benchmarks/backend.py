@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import zlib
 import ssl
 import sys
 import threading
@@ -21,6 +22,22 @@ from pathlib import Path
 from benchmarks.data import STAMP
 
 GV = "metrics.k8s.io/v1beta1"
+#: k8s.io/apiserver/pkg/endpoints/handlers/responsewriters: defaultGzipThresholdBytes, gzip.BestSpeed.
+GZIP_THRESHOLD_BYTES = 128 * 1024
+GZIP_LEVEL = 1
+
+
+def _accepts_gzip(header: str | None) -> bool:
+    for part in (header or "").split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() == "gzip" and params.replace(" ", "") not in ("q=0", "q=0.0"):
+            return True
+    return False
+
+
+def gzip_bytes(body: bytes, level: int = GZIP_LEVEL) -> bytes:
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+    return compressor.compress(body) + compressor.flush()
 RESOURCES = {
     "kind": "APIResourceList",
     "apiVersion": "v1",
@@ -101,8 +118,14 @@ def _handler(bodies: Bodies) -> type[BaseHTTPRequestHandler]:
                         "code": 404,
                     }
                 ).encode()
+            encoded = len(body) >= GZIP_THRESHOLD_BYTES and _accepts_gzip(self.headers.get("Accept-Encoding"))
+            if encoded:
+                body = gzip_bytes(body)
             self.send_response(status)
             self.send_header("Content-Type", ctype)
+            if encoded:
+                self.send_header("Content-Encoding", "gzip")
+            self.send_header("Vary", "Accept-Encoding")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

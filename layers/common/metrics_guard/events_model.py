@@ -16,30 +16,29 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from metrics_guard.errors import InputError
 from metrics_guard.model import Code, Finding, Remedy, Severity, Status
+from metrics_guard.request_model import (
+    ClusterSelector,
+    DiagnoseRequest,
+    ProbeRequest,
+    validation_summary,
+)
+
+__all__ = [
+    "ClusterSelector",
+    "DiagnoseRequest",
+    "FindingDetail",
+    "FindingEvent",
+    "ProbeRequest",
+    "SnsFindingEvent",
+    "SsmCommandStatusDetail",
+    "SsmCommandStatusEvent",
+    "validation_summary",
+]
 
 FINDING_SOURCE: Final = "metrics-guard"
 FINDING_DETAIL_TYPE: Final = "Metrics Guard Finding"
 SSM_SOURCE: Final = "aws.ssm"
 SSM_DETAIL_TYPE: Final = "EC2 Command Status-change Notification"
-
-ClusterSelector = Annotated[str, Field(pattern=r"^(\*|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$")]
-
-
-class ProbeRequest(BaseModel):
-    """The Scheduler's input: ``{"action": "probe", "probe": "metrics"|"certs", "clusters": ["*"]}``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    action: Literal["probe"]
-    probe: Literal["metrics", "certs"]
-    clusters: Annotated[tuple[ClusterSelector, ...], Field(min_length=1, max_length=200)] = ("*",)
-
-
-class DiagnoseRequest(BaseModel):
-    """``{"action": "diagnose", "clusters": ["name"]}``: every check, whole documents returned."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    action: Literal["diagnose"]
-    clusters: Annotated[tuple[ClusterSelector, ...], Field(min_length=1, max_length=50)]
 
 
 class FindingDetail(BaseModel):
@@ -108,13 +107,3 @@ class SsmCommandStatusEvent(EventBridgeModel):
     source: Literal["aws.ssm"]
     detail_type: Literal["EC2 Command Status-change Notification"] = Field(alias="detail-type")
     detail: SsmCommandStatusDetail
-
-
-def validation_summary(exc: ValidationError, *, limit: int = 3) -> str:
-    """One line naming the bad fields, without echoing input values (they may carry anything)."""
-    parts = []
-    for err in exc.errors()[:limit]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(event)"
-        parts.append(f"{loc}: {err['msg']}")
-    more = exc.error_count() - limit
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

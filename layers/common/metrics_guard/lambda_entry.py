@@ -14,21 +14,15 @@ from pydantic import ValidationError
 from metrics_guard import observability as obs
 from metrics_guard.config import settings
 from metrics_guard.errors import ConfigError, InputError
-from metrics_guard.events_model import (
-    DiagnoseRequest,
-    FindingEvent,
-    ProbeRequest,
-    SnsFindingEvent,
-    SsmCommandStatusEvent,
-    validation_summary,
-)
-from metrics_guard.model import Finding, Json
+from metrics_guard.model import Json
+from metrics_guard.request_model import DiagnoseRequest, ProbeRequest, validation_summary
 from metrics_guard.service.measure import Gauge
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from metrics_guard.model import Finding
     from metrics_guard.service.respond import CommandStatus, FindingClaim
 
 
@@ -122,6 +116,9 @@ def diagnose(
 
 
 def _findings(event: Mapping[str, Any]) -> list[Finding]:
+    # The event models (and Powertools' parser models under them) only where they are used: not in the probes.
+    from metrics_guard.events_model import FindingEvent, SnsFindingEvent
+
     if "Records" in event:
         return [d.finding() for d in SnsFindingEvent.model_validate(event).findings()]
     return [FindingEvent.model_validate(event).detail.finding()]
@@ -170,6 +167,7 @@ def check_responder_settings() -> None:
 
 
 def _responder_event(event: Mapping[str, Any]) -> FindingClaim | CommandStatus:
+    from metrics_guard.events_model import FindingEvent, SsmCommandStatusEvent
     from metrics_guard.model import parse_rfc3339
     from metrics_guard.service.respond import CommandStatus, FindingClaim
 

@@ -1,5 +1,8 @@
 """Composition root of the Lambda functions: real adapters built once per cold start (cached).
 
+Each factory imports what only it needs, so that a function's cold start pays for its own service alone
+(the probes never import the notifier's or the responder's modules).
+
 Handlers call these factories; tests build the same objects from fakes instead.
 """
 
@@ -12,8 +15,6 @@ from typing import TYPE_CHECKING
 from metrics_guard.config import settings
 from metrics_guard.errors import ConfigError
 from metrics_guard.service.jobs import ProbeJob
-from metrics_guard.service.notify import Notifier, NotifyPolicy
-from metrics_guard.service.respond import RespondDeps
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig
 
     from metrics_guard.model import FindingsDocument
+    from metrics_guard.service.notify import Notifier
     from metrics_guard.service.probe import ProbeKind, ProbePolicy, ProbeTargets
+    from metrics_guard.service.respond import RespondDeps
 
 
 def utcnow() -> datetime:
@@ -70,6 +73,7 @@ def notifier() -> Notifier:
     from metrics_guard.adapters.secrets import SecretReader, secrets_provider
     from metrics_guard.adapters.slack import SlackWebhook, webhook_url_from_secret
     from metrics_guard.adapters.sns import SnsNotifier
+    from metrics_guard.service.notify import Notifier, NotifyPolicy
 
     cfg = settings()
     table = DynamoTable(
@@ -134,6 +138,7 @@ def responder() -> RespondDeps:
     from metrics_guard.service import probe as probe_module
     from metrics_guard.service.cluster_responders import ClusterResponders, SharedDeps
     from metrics_guard.service.remediate import ResponderPolicy, parse_mode
+    from metrics_guard.service.respond import RespondDeps
 
     cfg = settings()
     mode = parse_mode(cfg.responder_mode)
