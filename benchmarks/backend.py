@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import zlib
 import ssl
 import sys
 import threading
 import time
+import zlib
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,6 +38,8 @@ def _accepts_gzip(header: str | None) -> bool:
 def gzip_bytes(body: bytes, level: int = GZIP_LEVEL) -> bytes:
     compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
     return compressor.compress(body) + compressor.flush()
+
+
 RESOURCES = {
     "kind": "APIResourceList",
     "apiVersion": "v1",

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import gc
 import json
+import json.scanner
+import re
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Final
 
 from metrics_guard.errors import DecodeError
@@ -117,3 +121,103 @@ def parse_duration_s(text: Any) -> float | None:
         number = ""
         i += len(unit)
     return None if number else total
+
+
+_WS: Final = re.compile(r"[ \t\n\r]*")
+_Scan = Callable[[str, int], tuple[Any, int]]
+
+
+@cache
+def _scan_once() -> _Scan:
+    scan: _Scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+    return scan
+
+
+def _skip(text: str, idx: int) -> int:
+    match = _WS.match(text, idx)
+    return match.end() if match else idx
+
+
+def _walk(
+    text: str,
+    list_key: str,
+    on_item: Callable[[Any], None],
+    hooks: Mapping[str, Callable[[Any], None]],
+    what: str,
+) -> dict[str, Any]:
+    scan = _scan_once()
+    ws = _skip
+    members: dict[str, Any] = {}
+    idx = ws(text, 0)
+    if text[idx : idx + 1] != "{":
+        raise DecodeError(f"{what}: expected a JSON object")
+    idx = ws(text, idx + 1)
+    if text[idx : idx + 1] == "}":
+        return members
+    while True:
+        if text[idx : idx + 1] != '"':
+            raise ValueError("member name expected", text, idx)
+        key, idx = scan(text, idx)
+        idx = ws(text, idx)
+        if text[idx : idx + 1] != ":":
+            raise ValueError("':' expected", text, idx)
+        idx = ws(text, idx + 1)
+        if key == list_key and text[idx : idx + 1] == "[":
+            idx = ws(text, idx + 1)
+            if text[idx : idx + 1] == "]":
+                idx += 1
+            else:
+                while True:
+                    item, idx = scan(text, idx)
+                    on_item(item)
+                    idx = ws(text, idx)
+                    sep = text[idx : idx + 1]
+                    idx = ws(text, idx + 1)
+                    if sep == "]":
+                        break
+                    if sep != ",":
+                        raise ValueError("',' or ']' expected", text, idx)
+        else:
+            value, idx = scan(text, idx)
+            if key == list_key and value is not None:
+                raise DecodeError(f"{what}: {list_key} is a {type(value).__name__}, not a list")
+            members[key] = value
+            hook = hooks.get(key)
+            if hook is not None:
+                hook(value)
+        idx = ws(text, idx)
+        sep = text[idx : idx + 1]
+        idx = ws(text, idx + 1)
+        if sep == "}":
+            break
+        if sep != ",":
+            raise ValueError("',' or '}' expected", text, idx)
+    if text[idx:].strip():
+        raise ValueError("extra data", text, idx)
+    return members
+
+
+def walk_list(
+    text: str,
+    list_key: str,
+    on_item: Callable[[Any], None],
+    *,
+    on_member: Mapping[str, Callable[[Any], None]] | None = None,
+    what: str = "list",
+) -> dict[str, Any]:
+    """Walk the JSON object ``{..., list_key: [...], ...}`` without building it: each element of
+    ``list_key`` goes to ``on_item`` as soon as it is parsed (C scanner of ``json``), every other member is
+    parsed whole (they are small), handed to ``on_member[key]`` if there is one, and returned. The cyclic GC
+    is paused meanwhile (only short-lived containers are made). Errors: DecodeError, one line."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        return _walk(text, list_key, on_item, on_member or {}, what)
+    except StopIteration as exc:  # the scanner's "no value here" (e.g. cut off in the middle)
+        raise DecodeError(f"{what}: truncated JSON at offset {exc.value} of {len(text)}") from exc
+    except ValueError as exc:
+        raise json_error(exc, text, what=what) from exc
+    finally:
+        if paused:
+            gc.enable()

@@ -8,7 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple, TypedDict
 
-from metrics_guard.decode._json import as_dict, as_list, as_str, load_json, load_object, parse_time
+from metrics_guard.decode._json import (
+    as_dict,
+    as_list,
+    as_str,
+    check_body,
+    json_error,
+    load_json,
+    load_object,
+    parse_time,
+    walk_list,
+)
 from metrics_guard.errors import DecodeError
 
 
@@ -139,6 +149,10 @@ def pod_from_object(raw: Any, *, keep_labels: bool = False) -> Pod:
     )
 
 
+def decode_pod(body: bytes | str) -> Pod:
+    return pod_from_object(load_object(body, what="Pod", kinds=("Pod",)))
+
+
 def decode_pod_list(body: bytes | str, *, keep_labels: bool = False) -> PodPage:
     data = load_object(body, what="PodList", kinds=("PodList",))
     items = tuple(
@@ -161,35 +175,52 @@ def _timestamp(value: Any, *, what: str) -> float:
     return moment.timestamp() if moment else 0.0
 
 
-def _pods_from_table(data: dict[str, Any], *, phase: str) -> tuple[Pod, ...]:
-    columns = [as_str(as_dict(c).get("name")) for c in as_list(data.get("columnDefinitions"), what="Table")]
-    if "Node" not in columns:
-        raise DecodeError(f"Pod Table: no Node column (columns: {', '.join(columns)[:120]})")
-    node_i = columns.index("Node")
-    ready_i = columns.index("Ready") if "Ready" in columns else None
-    stamps: dict[Any, float] = {}
-    out: list[Pod] = []
-    for raw in as_list(data.get("rows"), what="Table"):
+class _RowFolder:
+    """Folds the rows of a pod Table into Pod tuples, one at a time (a row is parsed, folded, dropped)."""
+
+    def __init__(self, phase: str) -> None:
+        self.phase = phase
+        self.node_i = -1
+        self.ready_i: int | None = None
+        self.stamps: dict[Any, float] = {}
+        self.pending: list[Any] = []  # rows seen before the columnDefinitions (not kube-apiserver's order)
+        self.out: list[Pod] = []
+
+    def columns(self, definitions: Any) -> None:
+        columns = [as_str(as_dict(c).get("name")) for c in as_list(definitions, what="Table")]
+        if "Node" not in columns:
+            raise DecodeError(f"Pod Table: no Node column (columns: {', '.join(columns)[:120]})")
+        self.node_i = columns.index("Node")
+        self.ready_i = columns.index("Ready") if "Ready" in columns else None
+        pending, self.pending = self.pending, []
+        for row in pending:
+            self.add(row)
+
+    def add(self, raw: Any) -> None:
+        if self.node_i < 0:
+            self.pending.append(raw)
+            return
         row = as_dict(raw)
         cells = as_list(row.get("cells"), what="Table row")
         meta = as_dict(as_dict(row.get("object")).get("metadata"))
-        if not meta or len(cells) <= node_i:
+        if not meta or len(cells) <= self.node_i:
             raise DecodeError("Pod Table: a row without its object metadata or Node cell")
-        node = cells[node_i]
+        node = cells[self.node_i]
         ready = False
+        ready_i = self.ready_i
         if ready_i is not None and ready_i < len(cells) and isinstance(cells[ready_i], str):
             have, _, want = cells[ready_i].partition("/")
             ready = bool(want) and have == want and want != "0"
         created = meta.get("creationTimestamp")
-        started = stamps.get(created)
+        started = self.stamps.get(created)
         if started is None:
-            started = stamps[created] = _timestamp(created, what="Pod")
-        out.append(
+            started = self.stamps[created] = _timestamp(created, what="Pod")
+        self.out.append(
             Pod(
                 namespace=as_str(meta.get("namespace")),
                 name=as_str(meta.get("name")),
                 node="" if not isinstance(node, str) or node == _TABLE_NONE else node,
-                phase=phase,
+                phase=self.phase,
                 ready=ready,
                 deleting=meta.get("deletionTimestamp") is not None,
                 started=started,
@@ -197,19 +228,33 @@ def _pods_from_table(data: dict[str, Any], *, phase: str) -> tuple[Pod, ...]:
                 started_exact=False,
             )
         )
-    return tuple(out)
 
 
 def decode_pod_rows(body: bytes | str, *, phase: str) -> PodPage:
-    """One page of a pod list asked for with ``POD_TABLE_ACCEPT``, listed with
+    """One page (or the whole, unpaginated list) of pods asked for with ``POD_TABLE_ACCEPT`` and
     ``fieldSelector=status.phase=<phase>`` (a Table row has no phase: the selector is what says it).
-    A Table (``started`` from creationTimestamp, ``started_exact`` False) or, from a server that does not
-    serve Tables, the PodList (decoded as ``decode_pod_list`` does)."""
-    data = load_object(body, what="PodList", kinds=("Table", "PodList"))
-    if data.get("kind") == "PodList":
-        items = tuple(pod_from_object(i) for i in as_list(data.get("items"), what="PodList"))
-        return PodPage(items, _continue(data))
-    return PodPage(_pods_from_table(data, phase=phase), _continue(data))
+
+    A Table: walked row by row (a 150,000-row body is ~70 MB: never one tree of it), ``started`` from
+    creationTimestamp, ``started_exact`` False. From a server that does not serve Tables, the PodList
+    (decoded as ``decode_pod_list`` does)."""
+    what = "PodList"
+    check_body(body, what=what)
+    text = body.decode("utf-8", "strict") if isinstance(body, bytes) else body
+    head = text[:4096]
+    if '"kind":"Table"' not in head.replace(" ", ""):
+        return decode_pod_list(text)
+    folder = _RowFolder(phase)
+    try:
+        members = walk_list(
+            text, "rows", folder.add, on_member={"columnDefinitions": folder.columns}, what=what
+        )
+    except UnicodeDecodeError as exc:
+        raise json_error(exc, body, what=what) from exc
+    if members.get("kind") != "Table":
+        raise DecodeError(f"{what}: expected kind Table/PodList, got {members.get('kind')!r}")
+    if folder.node_i < 0:
+        raise DecodeError("Pod Table: no columnDefinitions")
+    return PodPage(tuple(folder.out), _continue(members))
 
 
 # --------------------------------------------------------------------------------- Service and endpoints

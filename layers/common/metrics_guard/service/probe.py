@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, TypeVar
 from urllib.parse import quote
@@ -51,15 +51,19 @@ from metrics_guard.checks.per_apiserver import (
 from metrics_guard.checks.policy import ProbePolicy
 from metrics_guard.decode.apiservice import APIService
 from metrics_guard.decode.core import (
+    POD_TABLE_ACCEPT,
+    POD_TABLE_QUERY,
     Node,
     Pod,
     decode_endpointslice_list,
     decode_node_list,
+    decode_pod,
     decode_pod_list,
+    decode_pod_rows,
     decode_service,
 )
 from metrics_guard.decode.discovery import AGGREGATED_ACCEPT
-from metrics_guard.decode.metrics import decode_node_metrics_list, decode_pod_metrics_list
+from metrics_guard.decode.metrics import PodUsage, decode_node_metrics_list, decode_pod_metrics_list
 from metrics_guard.diagnosis import correlate
 from metrics_guard.errors import (
     DecodeError,
@@ -80,6 +84,15 @@ _log = logging.getLogger("metrics_guard.probe")
 T = TypeVar("T")
 #: Per-apiserver direct GETs share one connection while each answers within this time (see _apiserver_calls).
 _SEQUENTIAL_WHILE_UNDER_S = 1.0
+RUNNING_PODS_PATH = "/api/v1/pods?fieldSelector=status.phase%3DRunning"
+#: Running pods are listed as a server-side Table, from the watch cache, in pages of this many where the
+#: server pages such lists: kube-apiserver encodes a row and the pod's metadata instead of the whole Pod,
+#: and reads no page of it from etcd (see docs/benchmarks.md, scale).
+POD_TABLE_PAGE = 5000
+#: A Table gives creationTimestamp, not status.startTime: pods that would be reported without (or with
+#: stale) PodMetrics and were created before the grace period are read one by one for their startTime, up
+#: to this many; beyond it, the running pods are listed again in full (the exact, expensive path).
+MAX_START_LOOKUPS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,21 +152,29 @@ def _paged(
     decoder: Callable[[bytes], tuple[tuple[T, ...], str | None]],
     limit: int,
     deadline: _Deadline,
+    *,
+    accept: str = "application/json",
+    first_query: str = "",
 ) -> tuple[Call, Decoded[tuple[T, ...]]]:
+    """``first_query`` goes on the first page only (``resourceVersion=0``: a continue token carries its own)."""
     items: list[T] = []
     token: str | None = None
     first: Call | None = None
     sep = "&" if "?" in path else "?"
     for _ in range(10_000):
-        page_path = f"{path}{sep}limit={limit}" + (f"&continue={quote(token, safe='')}" if token else "")
-        call = _get(transport, page_path, deadline)
-        first = first or call
+        page_path = f"{path}{sep}limit={limit}" + (
+            f"&continue={quote(token, safe='')}" if token else (f"&{first_query}" if first_query else "")
+        )
+        call = _get(transport, page_path, deadline, accept=accept)
         if not call.ok:
             return call, Decoded(None, None)
         try:
             page, token = decoder(call.body)
         except DecodeError as exc:
             return call, Decoded(None, str(exc))
+        # the first page's call is returned for its status and timing, not its body (~70 MB unpaged)
+        first = first or (replace(call, response=replace(call.response, body=b"")) if call.response else call)
+        del call
         items.extend(page)
         if not token:
             break
@@ -169,6 +190,72 @@ def _nodes_page(body: bytes) -> tuple[tuple[Node, ...], str | None]:
 def _pods_page(body: bytes) -> tuple[tuple[Pod, ...], str | None]:
     page = decode_pod_list(body)
     return page.items, page.continue_token
+
+
+def _pod_rows_page(body: bytes) -> tuple[tuple[Pod, ...], str | None]:
+    page = decode_pod_rows(body, phase="Running")
+    return page.items, page.continue_token
+
+
+def list_running_pods(
+    transport: KubeTransport, policy: ProbePolicy, deadline: _Deadline
+) -> tuple[Call, Decoded[tuple[Pod, ...]]]:
+    """The running pods for the coverage check: a server-side Table (PodList from a server without
+    Tables) from the apiserver's watch cache (``resourceVersion=0``; kube-apiserver then answers in one
+    page, a newer one may page it). Pods from a Table carry creationTimestamp as ``started``, and the
+    cache may lag: settle_pod_starts reads the pods that would be reported one by one."""
+    return _paged(
+        transport,
+        f"{RUNNING_PODS_PATH}&{POD_TABLE_QUERY}",
+        _pod_rows_page,
+        max(policy.page_limit, POD_TABLE_PAGE),
+        deadline,
+        accept=POD_TABLE_ACCEPT,
+        first_query="resourceVersion=0",
+    )
+
+
+def settle_pod_starts(
+    transport: KubeTransport,
+    pods: Decoded[tuple[Pod, ...]],
+    pod_metrics: tuple[PodUsage, ...] | None,
+    policy: ProbePolicy,
+    *,
+    now: datetime,
+    deadline: _Deadline,
+) -> Decoded[tuple[Pod, ...]]:
+    """Make the pods the coverage check would report exact: a pod from a Table whose ``started`` is its
+    creationTimestamp and that is past the grace period by it, but has no (or stale) PodMetrics, may have
+    started within the grace period (check_coverage leaves those out): read its startTime. Pods with fresh
+    PodMetrics are counted as checked either way (their findings' status does not depend on it)."""
+    if pods.value is None or pod_metrics is None:
+        return pods
+    now_s = now.timestamp()
+    stamps = {(m.namespace, m.name): m.timestamp for m in pod_metrics}
+    wanted: list[int] = []
+    for i, p in enumerate(pods.value):
+        if p.started_exact or not p.node or p.deleting or now_s - p.started <= policy.pod_grace_s:
+            continue
+        stamp = stamps.get((p.namespace, p.name))
+        if stamp is None or (stamp > 0 and now_s - stamp > policy.max_metrics_age_s):
+            wanted.append(i)
+    if not wanted:
+        return pods
+    if len(wanted) > MAX_START_LOOKUPS:
+        _, full = _paged(transport, RUNNING_PODS_PATH, _pods_page, max(policy.page_limit, 2000), deadline)
+        return full if full.value is not None else pods
+    settled = list(pods.value)
+    gone: set[int] = set()
+    for i in wanted:
+        p = settled[i]
+        call = _get(transport, f"/api/v1/namespaces/{quote(p.namespace)}/pods/{quote(p.name)}", deadline)
+        if call.status == 404:
+            gone.add(i)
+            continue
+        exact = decode_call(call, decode_pod).value
+        if exact is not None:
+            settled[i] = exact
+    return Decoded(tuple(p for i, p in enumerate(settled) if i not in gone))
 
 
 def _apiservice_path(name: str) -> str:
@@ -218,14 +305,7 @@ class _Runner:
         node_list = self.pool.submit(
             _paged, self.t.front, "/api/v1/nodes", _nodes_page, policy.page_limit, self.deadline
         )
-        pod_list = self.pool.submit(
-            _paged,
-            self.t.front,
-            "/api/v1/pods?fieldSelector=status.phase%3DRunning",
-            _pods_page,
-            max(policy.page_limit, 2000),
-            self.deadline,
-        )
+        pod_list = self.pool.submit(list_running_pods, self.t.front, policy, self.deadline)
         out: list[Finding] = []
         ap_call = self.wait(apiservice_call)
         apiservice = read_apiservice(ap_call).value
@@ -257,6 +337,9 @@ class _Runner:
         )
         _, nodes = self.wait(node_list)
         _, pods = self.wait(pod_list)
+        pods = settle_pod_starts(
+            self.t.front, pods, pod_metrics.value, policy, now=self.now, deadline=self.deadline
+        )
         out += check_coverage(
             CoverageObservation(
                 self.t.cluster, nodes.value, pods.value, node_metrics.value, pod_metrics.value
