@@ -91,8 +91,9 @@ template-check: venv tools
 test: lint typecheck lambda-runtime system-deps ## what CI runs: linters, types, unit + integration + e2e (default scenario) + built artifact
 	$(MAKE) --no-print-directory build
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
-test-all: lint typecheck lambda-runtime system-deps ## make test plus every scenario and every one-apiserver variant
+test-all: lint typecheck lambda-runtime system-deps ## make test plus every scenario, every one-apiserver variant and Kubernetes v1.35.4
 	$(MAKE) --no-print-directory build
+	$(VENV)/bin/devcluster build --kubernetes-version v1.35.4
 	$(PY) -m pytest $(PYTEST_ARGS)
 unit: venv ## the unit tier only (no network, seconds)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
