@@ -71,6 +71,7 @@ def coverage(kubeconfig: str, timeout_s: float) -> int:
         pods_f = pool.submit(list_running_pods, transport, policy, deadline)
         node_metrics = decode_call(node_metrics_f.result(), decode_node_metrics_list)
         pod_metrics = decode_call(pod_metrics_f.result(), decode_pod_metrics_list)
+        del node_metrics_f, pod_metrics_f  # as service.probe does: the bodies go before the pod Table comes
         _, nodes = nodes_f.result()
         _, pods = pods_f.result()
     pods = settle_pod_starts(transport, pods, pod_metrics.value, policy, now=now, deadline=deadline)

@@ -335,6 +335,9 @@ class _Runner:
             policy,
             now=self.now,
         )
+        # The Metrics API bodies (~60 MB at 150k pods) are decoded and judged: let them go before the
+        # running-pod Table (~70 MB) arrives, so the two large bodies are never held at once.
+        del n_call, p_call, nodes_call, pods_call
         _, nodes = self.wait(node_list)
         _, pods = self.wait(pod_list)
         pods = settle_pod_starts(
