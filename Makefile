@@ -103,8 +103,8 @@ unit: venv ## the unit tier only (no network, seconds)
 build: venv tools ## sam build (layer with precompiled .pyc, functions); ARCH=x86_64|arm64
 	MG_ARCHITECTURE=$(ARCH) PYENV_VERSION=$(PYENV_VERSIONS) $(SAM) build --template template.yaml \
 	    --build-dir .aws-sam/build --parameter-overrides Architecture=$(ARCH)
-bench: venv system-deps build ## the benchmarks; tables printed and written to benchmarks/results/
-	$(PY) -m benchmarks
+bench: venv system-deps build ## the benchmarks (on a devcluster of their own: .devcluster-bench); tables in benchmarks/results/
+	DEVCLUSTER_HOME=$${DEVCLUSTER_HOME:-$(CURDIR)/.devcluster-bench} $(PY) -m benchmarks
 
 .PHONY: clean
 clean: ## remove build outputs (not the Go caches, not the binary cache)
