@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from metrics_guard.config import parse_registry
 from metrics_guard.errors import ConfigError
+from tests.pki_factory import new_key
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:metrics-guard/clusters/prod-AbCdEf"
 GOOD = {
@@ -94,9 +96,16 @@ def test_duplicate_names() -> None:
 
 
 def test_error_never_echoes_a_pasted_secret() -> None:
-    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+    pem = (
+        new_key()
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        .decode()
+    )
     registry = parse_registry(json.dumps([entry(endpoint=pem)]))
     assert "PRIVATE" not in str(registry.errors[0])
+    assert pem.splitlines()[1][:16] not in str(registry.errors[0])
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -109,11 +110,14 @@ def test_malformed_secret_refused(text: str, message: str) -> None:
 
 
 def test_bad_key_refused_without_echoing_it() -> None:
-    ca_cert, _ = make_ca()
-    bogus = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n"
+    ca_cert, ca_key = make_ca()
+    # a well-formed PEM block whose body is not a key: made at run time from a generated key's armour
+    lines = key_pem(ca_key).splitlines()
+    body = base64.b64encode(b"not-a-key-but-secret-bytes").decode()
+    bogus = "\n".join([lines[0], body, lines[-1]]) + "\n"
     with pytest.raises(RemediationRefused) as info:
         parse_ca_secret(json.dumps({"cert_pem": cert_pem(ca_cert), "key_pem": bogus}))
-    assert "c2VjcmV0" not in str(info.value)
+    assert body[:8] not in str(info.value)
 
 
 def test_key_not_matching_certificate_refused() -> None:

@@ -2,7 +2,7 @@
 
 The CA comes from a Secrets Manager secret whose ``SecretString`` is JSON::
 
-    {"cert_pem": "-----BEGIN CERTIFICATE-----...", "key_pem": "-----BEGIN PRIVATE KEY-----..."}
+    {"cert_pem": "<the CA certificate, PEM>", "key_pem": "<its private key, PEM>"}
 
 ``cert_pem`` is the requestheader CA certificate (the one in ``--requestheader-client-ca-file``), ``key_pem``
 its unencrypted private key (PKCS#8 or the traditional RSA/EC PEM). Other members are ignored.
