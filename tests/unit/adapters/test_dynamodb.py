@@ -11,7 +11,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from metrics_guard.adapters.dynamodb import DynamoTable, idempotency_layer
-from metrics_guard.model import Code, Status
+from metrics_guard.model import Code, Status, rfc3339
 from metrics_guard.service.notify import FindingState, StateConflict
 from tests.unit.service.serverless_fakes import T0, Clock
 
@@ -131,6 +131,7 @@ def test_lock_taken_and_refused(client: Any) -> None:
                 "pk": {"S": "lock#prod"},
                 "sk": {"S": "lock"},
                 "owner": {"S": "run-1"},
+                "acquired_at": {"S": rfc3339(T0)},
                 "expires_at": {"N": str(int((T0 + timedelta(minutes=30)).timestamp()))},
             },
             "ConditionExpression": "attribute_not_exists(pk) OR #t < :now OR #o = :owner",

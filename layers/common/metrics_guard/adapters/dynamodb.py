@@ -36,14 +36,14 @@ TTL: Final = "expires_at"
 STATE_TTL: Final = timedelta(days=30)
 
 
-def _aws_error(action: str, exc: ClientError | BotoCoreError) -> AwsError:
+def aws_error(action: str, exc: ClientError | BotoCoreError) -> AwsError:
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", "ClientError"))
         return AwsError(f"DynamoDB {action} failed: {code}", code=code)
     return AwsError(f"DynamoDB {action} failed: {type(exc).__name__}")
 
 
-def _conditional_failed(exc: ClientError) -> bool:
+def conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
@@ -73,7 +73,7 @@ class DynamoTable:
                 ConsistentRead=True,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _aws_error("GetItem", exc) from exc
+            raise aws_error("GetItem", exc) from exc
         item = response.get("Item")
         return None if item is None else _state_from_item(fingerprint, item)
 
@@ -93,11 +93,11 @@ class DynamoTable:
                     ExpressionAttributeValues={":v": {"N": str(state.version)}},
                 )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 raise StateConflict(f"state of {state.fingerprint[:12]} changed concurrently") from exc
-            raise _aws_error("PutItem", exc) from exc
+            raise aws_error("PutItem", exc) from exc
         except BotoCoreError as exc:
-            raise _aws_error("PutItem", exc) from exc
+            raise aws_error("PutItem", exc) from exc
 
     # ------------------------------------------------------------------------------------- audit
 
@@ -113,7 +113,7 @@ class DynamoTable:
         try:
             self._client.put_item(TableName=self._table, Item=item)
         except (ClientError, BotoCoreError) as exc:
-            raise _aws_error("PutItem", exc) from exc
+            raise aws_error("PutItem", exc) from exc
 
     # -------------------------------------------------------------------------------------- lock
 
@@ -127,6 +127,7 @@ class DynamoTable:
                     PK: {"S": f"lock#{name}"},
                     SK: {"S": "lock"},
                     "owner": {"S": owner},
+                    "acquired_at": {"S": rfc3339(now)},
                     TTL: {"N": str(int((now + ttl).timestamp()))},
                 },
                 ConditionExpression="attribute_not_exists(pk) OR #t < :now OR #o = :owner",
@@ -134,11 +135,11 @@ class DynamoTable:
                 ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}, ":owner": {"S": owner}},
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return False
-            raise _aws_error("PutItem", exc) from exc
+            raise aws_error("PutItem", exc) from exc
         except BotoCoreError as exc:
-            raise _aws_error("PutItem", exc) from exc
+            raise aws_error("PutItem", exc) from exc
         return True
 
     def release_lock(self, name: str, owner: str) -> None:
@@ -151,11 +152,11 @@ class DynamoTable:
                 ExpressionAttributeValues={":owner": {"S": owner}},
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return
-            raise _aws_error("DeleteItem", exc) from exc
+            raise aws_error("DeleteItem", exc) from exc
         except BotoCoreError as exc:
-            raise _aws_error("DeleteItem", exc) from exc
+            raise aws_error("DeleteItem", exc) from exc
 
 
 def idempotency_layer(table_name: str, client: DynamoDBClient | None = None) -> DynamoDBPersistenceLayer:

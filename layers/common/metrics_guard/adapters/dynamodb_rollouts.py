@@ -18,13 +18,13 @@ Every conditional write relies on DynamoDB's own atomicity: of two concurrent ``
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from metrics_guard.adapters.dynamodb import PK, SK, TTL, DynamoTable, aws_error, conditional_failed
 from metrics_guard.errors import AwsError
 from metrics_guard.model import Json, parse_rfc3339, rfc3339
 from metrics_guard.ports import NodeRef
@@ -40,21 +40,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-PK: Final = "pk"
-SK: Final = "sk"
-TTL: Final = "expires_at"
 ROLLOUT_RETENTION: Final = timedelta(days=400)
-
-
-def _aws_error(action: str, exc: ClientError | BotoCoreError) -> AwsError:
-    if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", "ClientError"))
-        return AwsError(f"DynamoDB {action} failed: {code}", code=code)
-    return AwsError(f"DynamoDB {action} failed: {type(exc).__name__}")
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 def _epoch(moment: datetime) -> str:
@@ -197,50 +183,17 @@ class DynamoRolloutStore:
         self._client = client
         self._table = table_name
         self._now = now
-        self._audit_retention = audit_retention
         self._rollout_retention = rollout_retention
+        # the lock and the audit trail are the table's own (the notifier uses the same items)
+        self._shared = DynamoTable(client, table_name, now=now, audit_retention=audit_retention)
 
     # -------------------------------------------------------------------------------------- lock
 
     def acquire_lock(self, name: str, owner: str, ttl: timedelta) -> bool:
-        now = self._now()
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    PK: {"S": f"lock#{name}"},
-                    SK: {"S": "lock"},
-                    "owner": {"S": owner},
-                    "acquired_at": {"S": rfc3339(now)},
-                    TTL: {"N": _epoch(now + ttl)},
-                },
-                ConditionExpression="attribute_not_exists(pk) OR #t < :now OR #o = :owner",
-                ExpressionAttributeNames={"#t": TTL, "#o": "owner"},
-                ExpressionAttributeValues={":now": {"N": _epoch(now)}, ":owner": {"S": owner}},
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise _aws_error("PutItem", exc) from exc
-        except BotoCoreError as exc:
-            raise _aws_error("PutItem", exc) from exc
-        return True
+        return self._shared.acquire_lock(name, owner, ttl)
 
     def release_lock(self, name: str, owner: str) -> None:
-        try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key={PK: {"S": f"lock#{name}"}, SK: {"S": "lock"}},
-                ConditionExpression="#o = :owner",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return  # expired and taken by someone else, or already released: not ours to delete
-            raise _aws_error("DeleteItem", exc) from exc
-        except BotoCoreError as exc:
-            raise _aws_error("DeleteItem", exc) from exc
+        self._shared.release_lock(name, owner)
 
     # ------------------------------------------------------------------------------------- claim
 
@@ -260,11 +213,11 @@ class DynamoRolloutStore:
                 ExpressionAttributeValues={":now": {"N": _epoch(now)}},
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return False
-            raise _aws_error("PutItem", exc) from exc
+            raise aws_error("PutItem", exc) from exc
         except BotoCoreError as exc:
-            raise _aws_error("PutItem", exc) from exc
+            raise aws_error("PutItem", exc) from exc
         return True
 
     # ----------------------------------------------------------------------------------- rollouts
@@ -307,7 +260,7 @@ class DynamoRolloutStore:
             for item in items:
                 self._client.put_item(TableName=self._table, Item=item)
         except (ClientError, BotoCoreError) as exc:
-            raise _aws_error("PutItem", exc) from exc
+            raise aws_error("PutItem", exc) from exc
 
     def _get(self, pk: str, sk: str) -> dict[str, AttributeValueTypeDef] | None:
         try:
@@ -315,7 +268,7 @@ class DynamoRolloutStore:
                 TableName=self._table, Key={PK: {"S": pk}, SK: {"S": sk}}, ConsistentRead=True
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _aws_error("GetItem", exc) from exc
+            raise aws_error("GetItem", exc) from exc
         return response.get("Item")
 
     def _via_index(self, pk: str) -> Rollout | None:
@@ -358,7 +311,7 @@ class DynamoRolloutStore:
                         ExclusiveStartKey=start,
                     )
             except (ClientError, BotoCoreError) as exc:
-                raise _aws_error("Query", exc) from exc
+                raise aws_error("Query", exc) from exc
             for item in response.get("Items", []):
                 rollout = _rollout_from_item(item)
                 if rollout.started_at >= since:
@@ -371,18 +324,7 @@ class DynamoRolloutStore:
     # -------------------------------------------------------------------------------------- audit
 
     def audit(self, cluster: str, kind: str, details: dict[str, Json]) -> None:
-        now = self._now()
-        item: dict[str, AttributeValueTypeDef] = {
-            PK: {"S": f"audit#{cluster}"},
-            SK: {"S": f"{rfc3339(now)}#{secrets.token_hex(4)}"},
-            "kind": {"S": kind},
-            "details": {"S": json.dumps(details, sort_keys=True, default=str)},
-            TTL: {"N": _epoch(now + self._audit_retention)},
-        }
-        try:
-            self._client.put_item(TableName=self._table, Item=item)
-        except (ClientError, BotoCoreError) as exc:
-            raise _aws_error("PutItem", exc) from exc
+        self._shared.audit(cluster, kind, details)
 
     def audit_records(self, cluster: str) -> list[tuple[str, dict[str, Json]]]:
         """The cluster's audit trail, oldest first (for the demo and the tests)."""
@@ -401,7 +343,7 @@ class DynamoRolloutStore:
                     **kwargs,  # type: ignore[arg-type]
                 )
             except (ClientError, BotoCoreError) as exc:
-                raise _aws_error("Query", exc) from exc
+                raise aws_error("Query", exc) from exc
             for item in response.get("Items", []):
                 details = json.loads(str(item["details"]["S"]))
                 out.append((str(item["kind"]["S"]), details if isinstance(details, dict) else {}))
