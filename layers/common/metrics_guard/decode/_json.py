@@ -180,7 +180,7 @@ def _walk(
         else:
             value, idx = scan(text, idx)
             if key == list_key and value is not None:
-                raise DecodeError(f"{what}: {list_key} is a {type(value).__name__}, not a list")
+                raise DecodeError(f"{what}: expected a list, got {type(value).__name__}")
             members[key] = value
             hook = hooks.get(key)
             if hook is not None:

@@ -9,15 +9,9 @@ tuples; the cyclic GC is paused meanwhile (only short-lived dicts are made).
 
 from __future__ import annotations
 
-import gc
-import json
-import json.scanner
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from typing import Any, Final, NamedTuple, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from metrics_guard.decode._json import (
     as_dict,
@@ -28,6 +22,7 @@ from metrics_guard.decode._json import (
     load_object,
     parse_duration_s,
     parse_time,
+    walk_list,
 )
 from metrics_guard.decode.quantity import cpu_nanocores, memory_bytes
 from metrics_guard.errors import DecodeError
@@ -104,21 +99,6 @@ def decode_node_metrics_list(body: bytes | str) -> tuple[NodeUsage, ...]:
     return tuple(out)
 
 
-_WS: Final = re.compile(r"[ \t\n\r]*")
-_Scan = Callable[[str, int], tuple[Any, int]]
-
-
-@cache
-def _scan_once() -> _Scan:
-    scan: _Scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
-    return scan
-
-
-def _skip(text: str, idx: int) -> int:
-    match = _WS.match(text, idx)
-    return match.end() if match else idx
-
-
 class _Folder:
     """Folds PodMetrics items into PodUsage tuples, one at a time."""
 
@@ -151,76 +131,16 @@ class _Folder:
         )
 
 
-def _walk_list(text: str, folder: _Folder) -> Any:
-    """Walk ``{"kind": ..., "items": [...], ...}``: every member but ``items`` is parsed whole (small);
-    each item of ``items`` is handed to ``folder`` as soon as it is parsed. Returns the ``kind``."""
-    scan = _scan_once()
-    ws = _skip
-    kind: Any = None
-    idx = ws(text, 0)
-    if text[idx : idx + 1] != "{":
-        raise DecodeError("PodMetricsList: expected a JSON object")
-    idx = ws(text, idx + 1)
-    if text[idx : idx + 1] == "}":
-        return kind
-    while True:
-        if text[idx : idx + 1] != '"':
-            raise ValueError("member name expected", text, idx)
-        key, idx = scan(text, idx)
-        idx = ws(text, idx)
-        if text[idx : idx + 1] != ":":
-            raise ValueError("':' expected", text, idx)
-        idx = ws(text, idx + 1)
-        if key == "items" and text[idx : idx + 1] == "[":
-            idx = ws(text, idx + 1)
-            if text[idx : idx + 1] == "]":
-                idx += 1
-            else:
-                while True:
-                    item, idx = scan(text, idx)
-                    folder.add(item)
-                    idx = ws(text, idx)
-                    sep = text[idx : idx + 1]
-                    idx = ws(text, idx + 1)
-                    if sep == "]":
-                        break
-                    if sep != ",":
-                        raise ValueError("',' or ']' expected", text, idx)
-        else:
-            value, idx = scan(text, idx)
-            if key == "kind":
-                kind = value
-            elif key == "items" and value is not None:
-                raise DecodeError(f"PodMetricsList: expected a list, got {type(value).__name__}")
-        idx = ws(text, idx)
-        sep = text[idx : idx + 1]
-        idx = ws(text, idx + 1)
-        if sep == "}":
-            break
-        if sep != ",":
-            raise ValueError("',' or '}' expected", text, idx)
-    if text[idx:].strip():
-        raise ValueError("extra data", text, idx)
-    return kind
-
-
 def decode_pod_metrics_list(body: bytes | str) -> tuple[PodUsage, ...]:
+    """One compact tuple per pod; the list is walked item by item (``walk_list``), never one tree."""
     what = "PodMetricsList"
     check_body(body, what=what)
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
     folder = _Folder()
     try:
         text = body.decode("utf-8") if isinstance(body, bytes) else body
-        kind = _walk_list(text, folder)
-    except StopIteration as exc:  # the scanner's "no value here" (e.g. cut off in the middle)
-        raise DecodeError(f"{what}: truncated JSON at offset {exc.value} of {len(body)}") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise json_error(exc, body, what=what) from exc
-    finally:
-        if paused:
-            gc.enable()
+    kind = walk_list(text, "items", folder.add, what=what).get("kind")
     if kind != what:
         raise DecodeError(f"{what}: expected kind {what}, got {kind!r}")
     return tuple(folder.out)
