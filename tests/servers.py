@@ -354,6 +354,28 @@ def big_body(size: int, *, declare_length: bool = True) -> Handler:
     return handler
 
 
+def exposition(head: bytes, size: int) -> Handler:
+    """A Prometheus text exposition of ``size`` bytes (declared): ``head`` first, then other families up
+    to the size; it stops sending when the client goes away."""
+    filler = b"# HELP zz_filler_total Filler.\n# TYPE zz_filler_total counter\nzz_filler_total 1\n" * 512
+
+    def handler(req: _RequestHandler, stop: threading.Event) -> None:
+        req.send_response(200)
+        req.send_header("Content-Type", "text/plain; version=0.0.4")
+        req.send_header("Content-Length", str(size))
+        req.end_headers()
+        sent = 0
+        with contextlib.suppress(OSError):
+            req.wfile.write(head)
+            sent += len(head)
+            while sent < size and not stop.is_set():
+                part = filler[: min(len(filler), size - sent)]
+                req.wfile.write(part)
+                sent += len(part)
+
+    return handler
+
+
 def trickle_body(interval_s: float = 0.05, declared: int = 100_000) -> Handler:
     """Headers at once, then one byte per ``interval_s``: never idle long enough for a read timeout."""
 

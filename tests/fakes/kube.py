@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from metrics_guard.ports import HttpResponse, NodeMaterial, NodeRef, PeerCertificates
+from metrics_guard.ports import Enough, HttpResponse, NodeMaterial, NodeRef, PeerCertificates
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "k8s-v1.28.7"
 
@@ -55,7 +55,12 @@ class FakeTransport:
     calls: list[str] = field(default_factory=list)
 
     def get(
-        self, path: str, *, accept: str = "application/json", timeout_s: float | None = None
+        self,
+        path: str,
+        *,
+        accept: str = "application/json",
+        timeout_s: float | None = None,
+        enough: Enough | None = None,
     ) -> HttpResponse:
         self.calls.append(path)
         route = self.routes.get(path)
@@ -65,9 +70,20 @@ class FakeTransport:
             return not_found(path)
         if isinstance(route, Exception):
             raise route
-        if isinstance(route, HttpResponse):
-            return route
-        return route(path)
+        response = route if isinstance(route, HttpResponse) else route(path)
+        return response if enough is None else prefix_of(response, enough)
+
+
+def prefix_of(response: HttpResponse, enough: Enough, chunk: int = 1024) -> HttpResponse:
+    """What the real transport returns when ``enough`` stops the read: the body fed in chunks as it would
+    arrive, cut where ``enough`` says (or whole, when it never does)."""
+    buffer = bytearray()
+    for start in range(0, len(response.body), chunk):
+        buffer += response.body[start : start + chunk]
+        wanted = enough(buffer)
+        if wanted is not None:
+            return replace(response, body=bytes(buffer[:wanted]), partial=True)
+    return response
 
 
 @dataclass

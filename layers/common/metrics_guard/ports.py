@@ -6,9 +6,9 @@ Value types that cross a port live here too, so that the core never sees an SDK 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from metrics_guard.model import Finding
 
@@ -17,13 +17,21 @@ from metrics_guard.model import Finding
 
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
-    """A raw answer from a kube-apiserver. ``body`` is at most the configured cap."""
+    """A raw answer from a kube-apiserver. ``body`` is at most the configured cap. ``partial``: the caller's
+    ``enough`` said that a prefix held all it needed, so the rest was not read and ``body`` is that prefix."""
 
     url: str
     status: int
     body: bytes
     headers: Mapping[str, str]
     elapsed_s: float
+    partial: bool = False
+
+
+#: Called with the body read so far (one growing buffer: read it, do not keep or change it): ``None`` to go
+#: on reading, or the length of the prefix that holds all the caller needs; the rest is then not read (the
+#: connection is dropped, not reused).
+Enough: TypeAlias = Callable[[bytearray], int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +56,12 @@ class KubeTransport(Protocol):
     def endpoint(self) -> str: ...
 
     def get(
-        self, path: str, *, accept: str = "application/json", timeout_s: float | None = None
+        self,
+        path: str,
+        *,
+        accept: str = "application/json",
+        timeout_s: float | None = None,
+        enough: Enough | None = None,
     ) -> HttpResponse: ...
 
 

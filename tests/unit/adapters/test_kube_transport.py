@@ -10,6 +10,7 @@ import pytest
 
 from metrics_guard.adapters.credentials import Credential, StaticCredentials
 from metrics_guard.adapters.kube import ApiClientTransport, transport_from_token
+from metrics_guard.decode.text import UNAVAILABLE_GAUGE, FamilyEnd, unavailable_apiservice
 from metrics_guard.errors import (
     ConfigError,
     KubeAccessError,
@@ -28,6 +29,13 @@ FAST = TransportLimits(
     connect_timeout_s=1.0, read_timeout_s=0.5, max_body_bytes=1024 * 1024, retries=2, backoff_s=0.01
 )
 MB = 1024 * 1024
+GAUGE_FAMILY = (
+    b"# HELP aggregator_discovery_total Counter.\n# TYPE aggregator_discovery_total counter\n"
+    b"aggregator_discovery_total 3\n"
+    b"# HELP aggregator_unavailable_apiservice Gauge.\n# TYPE aggregator_unavailable_apiservice gauge\n"
+    b'aggregator_unavailable_apiservice{name="v1."} 0\n'
+    b'aggregator_unavailable_apiservice{name="v1beta1.metrics.k8s.io"} 1\n'
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +59,8 @@ ROUTES: dict[str, servers.Handler] = {
     "/slow-headers": servers.slow_headers(3.0),
     "/502": servers.status_json(502, "BadGateway", "bad gateway"),
     "/reset": servers.reset_connection(),
+    "/metrics": servers.exposition(GAUGE_FAMILY, 50 * MB),
+    "/metrics-small": servers.exposition(b"# HELP other_metric x\nother_metric 1\n", 4096),
 }
 
 
@@ -263,6 +273,35 @@ def test_connection_reused_between_calls(server: LoopbackHttpsServer, pki: Loopb
     t = transport(server, pki)
     for _ in range(3):
         assert t.get("/ok").status == 200
+
+
+def test_enough_reads_only_the_prefix_it_needs_then_drops_the_connection(
+    server: LoopbackHttpsServer, pki: LoopbackPki
+) -> None:
+    t = transport(server, pki)
+    started = time.monotonic()
+    # 50 MB declared, over the 1 MB cap: the prefix is read, the rest is neither read nor refused.
+    response = t.get("/metrics", accept="text/plain", enough=FamilyEnd(UNAVAILABLE_GAUGE))
+    assert time.monotonic() - started < 3
+    assert response.partial
+    assert response.body == GAUGE_FAMILY
+    assert unavailable_apiservice(response.body, "v1beta1.metrics.k8s.io") is True
+    # The half-read connection is not reused: the next call gets a whole, correct answer.
+    assert json.loads(t.get("/ok").body)["kind"] == "APIVersions"
+
+
+def test_enough_that_never_says_so_reads_the_whole_body(
+    server: LoopbackHttpsServer, pki: LoopbackPki
+) -> None:
+    response = transport(server, pki).get("/metrics-small", enough=FamilyEnd(UNAVAILABLE_GAUGE))
+    assert not response.partial
+    assert len(response.body) == 4096
+    assert unavailable_apiservice(response.body, "v1beta1.metrics.k8s.io") is None
+
+
+def test_enough_keeps_the_size_cap(server: LoopbackHttpsServer, pki: LoopbackPki) -> None:
+    with pytest.raises(ResponseTooLargeError, match="exceeded the 1048576 byte cap"):
+        transport(server, pki).get("/big-unannounced", enough=FamilyEnd(UNAVAILABLE_GAUGE))
 
 
 def test_endpoint_must_be_https() -> None:

@@ -10,7 +10,7 @@ from metrics_guard.checks.coverage import CoverageObservation, check_coverage
 from metrics_guard.checks.policy import ProbePolicy
 from metrics_guard.decode.core import Node, Pod
 from metrics_guard.decode.metrics import NodeUsage, PodUsage
-from metrics_guard.ports import HttpResponse
+from metrics_guard.ports import Enough, HttpResponse
 from metrics_guard.service.probe import MAX_START_LOOKUPS, RUNNING_PODS_PATH, _Deadline, settle_pod_starts
 
 NOW = datetime(2026, 12, 3, 17, 0, tzinfo=UTC)
@@ -25,7 +25,12 @@ class Transport:
         self.paths: list[str] = []
 
     def get(
-        self, path: str, *, accept: str = "application/json", timeout_s: float | None = None
+        self,
+        path: str,
+        *,
+        accept: str = "application/json",
+        timeout_s: float | None = None,
+        enough: Enough | None = None,
     ) -> HttpResponse:
         self.paths.append(path)
         status, body = self.bodies.get(

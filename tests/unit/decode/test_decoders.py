@@ -19,7 +19,13 @@ from metrics_guard.decode.core import (
 from metrics_guard.decode.discovery import decode_discovery, decode_resource_list
 from metrics_guard.decode.metrics import decode_node_metrics_list, decode_pod_metrics_list
 from metrics_guard.decode.quantity import cpu_nanocores, memory_bytes, parse_quantity
-from metrics_guard.decode.text import decode_health_verbose, parse_samples, unavailable_apiservice
+from metrics_guard.decode.text import (
+    UNAVAILABLE_GAUGE,
+    FamilyEnd,
+    decode_health_verbose,
+    parse_samples,
+    unavailable_apiservice,
+)
 from metrics_guard.errors import DecodeError
 from tests.fakes.kube import FIXTURES, load_fixture
 
@@ -249,6 +255,55 @@ def test_prometheus_gauge() -> None:
     )
     with pytest.raises(DecodeError):
         unavailable_apiservice("<html>", "x")
+
+
+EXPOSITION = (
+    "# HELP aggregator_discovery_total Counter.\n"
+    "# TYPE aggregator_discovery_total counter\n"
+    "aggregator_discovery_total 3\n"
+    "# HELP aggregator_unavailable_apiservice [ALPHA] Gauge of APIServices marked unavailable.\n"
+    "# TYPE aggregator_unavailable_apiservice gauge\n"
+    'aggregator_unavailable_apiservice{name="v1."} 0\n'
+    'aggregator_unavailable_apiservice{name="v1beta1.metrics.k8s.io"} 1\n'
+)
+NEXT_FAMILY = "# HELP apiserver_requests_total Counter.\n# TYPE apiserver_requests_total counter\n"
+
+
+def _feed(body: bytes, enough: FamilyEnd, chunk: int) -> int | None:
+    buffer = bytearray()
+    for start in range(0, len(body), chunk):
+        buffer += body[start : start + chunk]
+        wanted = enough(buffer)
+        if wanted is not None:
+            return wanted
+    return None
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+def test_family_end_stops_at_the_next_family_whatever_the_chunking(chunk: int) -> None:
+    body = (EXPOSITION + NEXT_FAMILY + "apiserver_requests_total 9\n" * 1000).encode()
+    wanted = _feed(body, FamilyEnd(UNAVAILABLE_GAUGE), chunk)
+    assert wanted == len(EXPOSITION)
+    prefix = body[:wanted]
+    assert unavailable_apiservice(prefix, "v1beta1.metrics.k8s.io") is True
+    assert unavailable_apiservice(prefix, "v1beta1.metrics.k8s.io") == unavailable_apiservice(
+        body, "v1beta1.metrics.k8s.io"
+    )
+
+
+def test_family_end_without_help_lines_and_without_the_family_reads_to_the_end() -> None:
+    bare = 'aggregator_unavailable_apiservice{name="x"} 0\nother_metric 1\n' * 3
+    assert _feed(bare.encode(), FamilyEnd(UNAVAILABLE_GAUGE), 16) is None
+    absent = (NEXT_FAMILY + "apiserver_requests_total 9\n").encode() * 3
+    assert _feed(absent, FamilyEnd(UNAVAILABLE_GAUGE), 16) is None
+
+
+def test_family_end_recognises_a_family_that_begins_with_samples() -> None:
+    body = ('aggregator_unavailable_apiservice{name="x"} 1\n' + NEXT_FAMILY).encode()
+    assert _feed(body, FamilyEnd(UNAVAILABLE_GAUGE), 5) == body.index(b"# HELP")
+    # A longer name that only starts with the family's is another family.
+    longer = ("aggregator_unavailable_apiservice_total 1\n" + NEXT_FAMILY).encode()
+    assert _feed(longer, FamilyEnd(UNAVAILABLE_GAUGE), 5) is None
 
 
 @pytest.mark.parametrize(

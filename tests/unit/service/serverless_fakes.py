@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from metrics_guard.config import ClusterEntry, Registry, parse_registry_entries
 from metrics_guard.errors import AwsError, MetricsGuardError
 from metrics_guard.model import Code, Finding, FindingsDocument, Json, Remedy, Severity, Status, Target
-from metrics_guard.ports import FindingSink, KubeTransport, PublishResult
+from metrics_guard.ports import Enough, FindingSink, KubeTransport, PublishResult
 from metrics_guard.service.measure import Gauge
 from metrics_guard.service.messages import Message
 from metrics_guard.service.notify import FindingState, StateConflict
@@ -170,7 +170,14 @@ class NullTransport:
     def endpoint(self) -> str:
         return self._endpoint
 
-    def get(self, path: str, *, accept: str = "application/json", timeout_s: float | None = None) -> object:
+    def get(
+        self,
+        path: str,
+        *,
+        accept: str = "application/json",
+        timeout_s: float | None = None,
+        enough: Enough | None = None,
+    ) -> object:
         raise AssertionError("the fake probe never calls the transport")
 
 

@@ -55,7 +55,7 @@ from metrics_guard.errors import (
     KubeTLSError,
     ResponseTooLargeError,
 )
-from metrics_guard.ports import HttpResponse, KubeTransport, TransportLimits
+from metrics_guard.ports import Enough, HttpResponse, KubeTransport, TransportLimits
 
 __all__ = [
     "DEFAULT_RETRY_STATUSES",
@@ -356,7 +356,12 @@ class ApiClientTransport:
     # ------------------------------------------------------------------------------------- get
 
     def get(
-        self, path: str, *, accept: str = "application/json", timeout_s: float | None = None
+        self,
+        path: str,
+        *,
+        accept: str = "application/json",
+        timeout_s: float | None = None,
+        enough: Enough | None = None,
     ) -> HttpResponse:
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/', got {path!r}")
@@ -373,7 +378,9 @@ class ApiClientTransport:
         while True:
             credential = self._current_credential()
             try:
-                response = self._attempt(path, accept, credential, url=url, deadline=deadline, budget=budget)
+                response = self._attempt(
+                    path, accept, credential, url=url, deadline=deadline, budget=budget, enough=enough
+                )
             except KubeConnectError:
                 if not self._may_retry(attempt, deadline):
                     raise
@@ -410,7 +417,15 @@ class ApiClientTransport:
             raise CredentialsError(f"credentials could not be produced: {type(exc).__name__}") from exc
 
     def _attempt(
-        self, path: str, accept: str, credential: Credential, *, url: str, deadline: float, budget: float
+        self,
+        path: str,
+        accept: str,
+        credential: Credential,
+        *,
+        url: str,
+        deadline: float,
+        budget: float,
+        enough: Enough | None,
     ) -> HttpResponse:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -443,7 +458,7 @@ class ApiClientTransport:
             raw = rest_response.response
             status = int(raw.status)
             response_headers = {k.lower(): v for k, v in raw.headers.items()}
-            body_bytes = self._read_body(raw, url, response_headers)
+            body_bytes, partial = self._read_body(raw, url, response_headers, enough)
             elapsed = time.monotonic() - started
         except ResponseTooLargeError:
             raise
@@ -464,17 +479,27 @@ class ApiClientTransport:
             # (http.client takes a cut-off header block for an empty one).
             raise KubeTimeoutError(f"GET {url}: no complete response within the {budget:g} s deadline")
         response = HttpResponse(
-            url=url, status=status, body=body_bytes, headers=response_headers, elapsed_s=elapsed
+            url=url,
+            status=status,
+            body=body_bytes,
+            headers=response_headers,
+            elapsed_s=elapsed,
+            partial=partial,
         )
         if status in self._retry_statuses:
             raise _RetryableStatus(response)
         return response
 
-    def _read_body(self, raw: Any, url: str, headers: dict[str, str]) -> bytes:
+    def _read_body(
+        self, raw: Any, url: str, headers: dict[str, str], enough: Enough | None
+    ) -> tuple[bytes, bool]:
+        """The body, streamed in chunks under the size cap, and whether it is only the prefix that
+        ``enough`` asked for (then the rest is left unread and the connection is closed, not reused)."""
         cap = self._limits.max_body_bytes
         declared = headers.get("content-length")
         if (
-            declared is not None
+            enough is None
+            and declared is not None
             and declared.isdigit()
             and int(declared) > cap
             and "content-encoding" not in headers
@@ -483,6 +508,8 @@ class ApiClientTransport:
             raise ResponseTooLargeError(
                 f"GET {url}: the response declares {int(declared)} bytes, over the {cap} byte cap"
             )
+        if enough is not None:
+            return self._read_prefix(raw, url, cap, enough)
         chunks: list[bytes] = []
         total = 0
         while True:
@@ -494,7 +521,24 @@ class ApiClientTransport:
                 raw.close()
                 raise ResponseTooLargeError(f"GET {url}: the response exceeded the {cap} byte cap")
             chunks.append(chunk)
-        return b"".join(chunks)
+        return b"".join(chunks), False
+
+    @staticmethod
+    def _read_prefix(raw: Any, url: str, cap: int, enough: Enough) -> tuple[bytes, bool]:
+        # read1: whatever has arrived (up to a chunk), so that ``enough`` sees the body as it comes.
+        buffer = bytearray()
+        while True:
+            chunk = raw.read1(CHUNK_BYTES, decode_content=True)
+            if not chunk:
+                return bytes(buffer), False
+            buffer += chunk
+            wanted = enough(buffer)
+            if wanted is not None:
+                raw.close()
+                return bytes(buffer[: max(0, wanted)]), True
+            if len(buffer) > cap:
+                raw.close()
+                raise ResponseTooLargeError(f"GET {url}: the response exceeded the {cap} byte cap")
 
 
 def _retry_after(response: HttpResponse) -> float | None:

@@ -50,6 +50,8 @@ class Call:
         if self.response is not None:
             out["http_status"] = self.response.status
             out["bytes"] = len(self.response.body)
+            if self.response.partial:
+                out["read"] = "prefix"  # the rest of the body was not needed, so not read
         if self.error is not None:
             out["error_kind"] = self.error_kind
             out["error"] = self.error

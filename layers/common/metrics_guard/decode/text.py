@@ -9,6 +9,8 @@ from typing import Final
 
 from metrics_guard.errors import DecodeError
 
+#: kube-apiserver's own view of each APIService (1 = unavailable), in its /metrics.
+UNAVAILABLE_GAUGE: Final = "aggregator_unavailable_apiservice"
 _SAMPLE: Final = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?$")
 _LABEL: Final = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -53,12 +55,47 @@ def parse_samples(body: bytes | str, metric: str) -> tuple[Sample, ...]:
     return tuple(out)
 
 
+class FamilyEnd:
+    """An ``Enough`` for ``/metrics``: the body up to the end of one metric family.
+
+    The text exposition keeps a family's lines together. Once the family has begun and a ``# HELP`` or
+    ``# TYPE`` line of another family follows it, nothing later can belong to it: the prefix up to there
+    is all that ``parse_samples(body, metric)`` needs. kube-apiserver's families come sorted by name, so
+    ``aggregator_unavailable_apiservice`` ends within the first few kB of its ~2 MB. A body without the
+    family, or without HELP/TYPE lines, is read to its end. One instance per request (it keeps its place).
+    """
+
+    __slots__ = ("_in_family", "_metric", "_pos")
+
+    def __init__(self, metric: str) -> None:
+        self._metric = metric.encode("ascii")
+        self._pos = 0  # start of the first line not yet looked at
+        self._in_family = False
+
+    def __call__(self, body: bytearray) -> int | None:
+        metric = self._metric
+        while True:
+            end = body.find(b"\n", self._pos)
+            if end < 0:
+                return None
+            line = body[self._pos : end]
+            if line.startswith((b"# HELP ", b"# TYPE ")):
+                name = line[7:].split(b" ", 1)[0]
+                if name == metric:
+                    self._in_family = True
+                elif self._in_family:
+                    return self._pos
+            elif not self._in_family and (line.startswith(metric + b"{") or line.startswith(metric + b" ")):
+                self._in_family = True
+            self._pos = end + 1
+
+
 def unavailable_apiservice(body: bytes | str, name: str) -> bool | None:
     """This apiserver's own view: ``aggregator_unavailable_apiservice{name=...}`` (True = unavailable).
 
     None when the gauge for that APIService is not in the exposition (no aggregator, or not synced yet).
     """
-    for sample in parse_samples(body, "aggregator_unavailable_apiservice"):
+    for sample in parse_samples(body, UNAVAILABLE_GAUGE):
         if sample.label("name") == name and not math.isnan(sample.value):
             return sample.value >= 1
     return None

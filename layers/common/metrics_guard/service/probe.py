@@ -64,6 +64,7 @@ from metrics_guard.decode.core import (
 )
 from metrics_guard.decode.discovery import AGGREGATED_ACCEPT
 from metrics_guard.decode.metrics import PodUsage, decode_node_metrics_list, decode_pod_metrics_list
+from metrics_guard.decode.text import UNAVAILABLE_GAUGE, FamilyEnd
 from metrics_guard.diagnosis import correlate
 from metrics_guard.errors import (
     DecodeError,
@@ -74,7 +75,14 @@ from metrics_guard.errors import (
     ResponseTooLargeError,
 )
 from metrics_guard.model import Code, Finding, FindingsDocument, Status, Target
-from metrics_guard.ports import CertificateSource, KubeTransport, NodeMaterial, NodeRef, TlsProber
+from metrics_guard.ports import (
+    CertificateSource,
+    Enough,
+    KubeTransport,
+    NodeMaterial,
+    NodeRef,
+    TlsProber,
+)
 
 __all__ = ["ProbeKind", "ProbePolicy", "ProbeTargets", "run_probe"]
 
@@ -118,7 +126,12 @@ class _Deadline:
 
 
 def _get(
-    transport: KubeTransport, path: str, deadline: _Deadline, *, accept: str = "application/json"
+    transport: KubeTransport,
+    path: str,
+    deadline: _Deadline,
+    *,
+    accept: str = "application/json",
+    enough: Enough | None = None,
 ) -> Call:
     endpoint = transport.endpoint
     remaining = deadline.remaining()
@@ -127,7 +140,7 @@ def _get(
     start = time.monotonic()
     kind: str
     try:
-        response = transport.get(path, accept=accept, timeout_s=remaining)
+        response = transport.get(path, accept=accept, timeout_s=remaining, enough=enough)
     except KubeTimeoutError as exc:
         kind, error = TIMEOUT, str(exc)
     except KubeConnectError as exc:
@@ -365,7 +378,10 @@ class _Runner:
         without a response (a timeout: the symptom of a broken path), the rest go in parallel, so that a
         broken apiserver costs about two timeouts, not one per request."""
         path = f"/apis/{gv}/nodes"
-        metrics = _get(transport, "/metrics", self.deadline, accept="text/plain")
+        # Only the aggregator's own gauge is read: the rest of the ~2 MB exposition is left unread.
+        metrics = _get(
+            transport, "/metrics", self.deadline, accept="text/plain", enough=FamilyEnd(UNAVAILABLE_GAUGE)
+        )
         readyz = _get(transport, "/readyz?verbose", self.deadline, accept="text/plain")
         calls: list[Call] = []
         wanted = max(self.policy.per_apiserver_requests, 1)
