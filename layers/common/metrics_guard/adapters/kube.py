@@ -212,7 +212,30 @@ def _guarded_pool_classes() -> dict[str, type]:
 # -------------------------------------------------------------------------------------------- TLS
 
 
+_MAX_CONTEXTS: Final = 32
+_contexts: dict[bytes, ssl.SSLContext] = {}
+_contexts_lock = threading.Lock()
+
+
 def _ssl_context(ca_pem: bytes | None, client_cert: ClientCertificate | None) -> ssl.SSLContext:
+    """One context per CA bundle and client certificate in the process: the front and each apiserver of
+    a kubeconfig share it (keyed by a digest, so the cache holds no copy of the key)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in (ca_pem, *((client_cert.cert_pem, client_cert.key_pem) if client_cert else (None, None))):
+        digest.update(b"-" if part is None else len(part).to_bytes(8, "big") + part)
+    key = digest.digest()
+    with _contexts_lock:
+        context = _contexts.get(key)
+        if context is None:
+            if len(_contexts) >= _MAX_CONTEXTS:  # rotated exec-plugin certificates: keep it bounded
+                _contexts.clear()
+            context = _contexts[key] = _new_ssl_context(ca_pem, client_cert)
+        return context
+
+
+def _new_ssl_context(ca_pem: bytes | None, client_cert: ClientCertificate | None) -> ssl.SSLContext:
     """Verification on, hostname checked. ``VERIFY_X509_STRICT`` (default on 3.13, off on 3.11) is
     cleared so that 3.11 and 3.13 agree with kubectl on certificates made by hand (e.g. a CA without AKI);
     the chain and the name are still verified."""

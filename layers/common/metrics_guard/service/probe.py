@@ -291,9 +291,16 @@ class _Runner:
         self.pool = ThreadPoolExecutor(max_workers=max(policy.max_workers, 2), thread_name_prefix="probe")
 
     def get(
-        self, path: str, *, accept: str = "application/json", transport: KubeTransport | None = None
+        self,
+        path: str,
+        *,
+        accept: str = "application/json",
+        transport: KubeTransport | None = None,
+        enough: Enough | None = None,
     ) -> Future[Call]:
-        return self.pool.submit(_get, transport or self.t.front, path, self.deadline, accept=accept)
+        return self.pool.submit(
+            _get, transport or self.t.front, path, self.deadline, accept=accept, enough=enough
+        )
 
     def wait(self, future: Future[T]) -> T:
         return future.result(timeout=max(self.deadline.remaining(), 0.0) + 5.0)
@@ -304,11 +311,17 @@ class _Runner:
         policy = self.policy
         group, version = _group_version(policy.apiservice)
         gv = f"{group}/{version}"
-        # One task per apiserver, its GETs one after the other on one kept-alive connection: one TLS
-        # handshake (client certificate included) per apiserver instead of one per GET. Submitted first:
-        # each is a chain of calls, the longest path of the probe.
+        # Per apiserver: its /metrics (only up to the aggregator's gauge: the connection is then dropped)
+        # and a chain of its other GETs one after the other on one kept-alive connection (one TLS
+        # handshake, client certificate included, instead of one per GET). Submitted first: they are the
+        # longest paths of the probe, and kube-apiserver gathers all its metrics before the first byte.
+        own_metrics = [
+            self.get("/metrics", accept="text/plain", transport=tr, enough=FamilyEnd(UNAVAILABLE_GAUGE))
+            for _, tr in self.t.apiservers
+        ]
         per_apiserver = [
-            self.pool.submit(self._apiserver_calls, node, tr, gv) for node, tr in self.t.apiservers
+            self.pool.submit(self._apiserver_calls, node, tr, gv, m)
+            for (node, tr), m in zip(self.t.apiservers, own_metrics, strict=True)
         ]
         apis = self.get("/apis", accept=AGGREGATED_ACCEPT)
         gv_call = self.get(f"/apis/{gv}")
@@ -372,16 +385,15 @@ class _Runner:
             )
         return out
 
-    def _apiserver_calls(self, node: NodeRef, transport: KubeTransport, gv: str) -> ApiserverObservation:
-        """The apiserver's own endpoints and its repeated direct Metrics API GETs. While the answers come
-        back quickly they go one after the other (one kept-alive connection); once one is slow or fails
-        without a response (a timeout: the symptom of a broken path), the rest go in parallel, so that a
-        broken apiserver costs about two timeouts, not one per request."""
+    def _apiserver_calls(
+        self, node: NodeRef, transport: KubeTransport, gv: str, own_metrics: Future[Call]
+    ) -> ApiserverObservation:
+        """The apiserver's readiness and its repeated direct Metrics API GETs (its /metrics runs beside
+        them). While the answers come back quickly they go one after the other (one kept-alive
+        connection); once one is slow or fails without a response (a timeout: the symptom of a broken
+        path), the rest go in parallel, so that a broken apiserver costs about two timeouts, not one per
+        request."""
         path = f"/apis/{gv}/nodes"
-        # Only the aggregator's own gauge is read: the rest of the ~2 MB exposition is left unread.
-        metrics = _get(
-            transport, "/metrics", self.deadline, accept="text/plain", enough=FamilyEnd(UNAVAILABLE_GAUGE)
-        )
         readyz = _get(transport, "/readyz?verbose", self.deadline, accept="text/plain")
         calls: list[Call] = []
         wanted = max(self.policy.per_apiserver_requests, 1)
@@ -391,7 +403,7 @@ class _Runner:
             if call.response is None or call.elapsed_s > _SEQUENTIAL_WHILE_UNDER_S:
                 rest = [self.get(path, transport=transport) for _ in range(wanted - len(calls))]
                 calls += [self.wait(f) for f in rest]
-        return ApiserverObservation(node, metrics, tuple(calls), readyz)
+        return ApiserverObservation(node, self.wait(own_metrics), tuple(calls), readyz)
 
     def metrics_server(self, apiservice: APIService | None) -> MetricsServerObservation | None:
         if apiservice is None or apiservice.is_local or apiservice.service_name is None:
