@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -68,7 +69,9 @@ def coverage(kubeconfig: str, timeout_s: float) -> int:
         node_metrics_f = pool.submit(_get, transport, f"{GV}/nodes", deadline)
         pod_metrics_f = pool.submit(_get, transport, f"{GV}/pods", deadline)
         nodes_f = pool.submit(_paged, transport, "/api/v1/nodes", _nodes_page, policy.page_limit, deadline)
-        pods_f = pool.submit(list_running_pods, transport, policy, deadline)
+        arrived = threading.Event()  # not the future itself: it would keep the ~60 MB body alive
+        pod_metrics_f.add_done_callback(lambda _: arrived.set())
+        pods_f = pool.submit(list_running_pods, transport, policy, deadline, after=arrived.wait)
         node_metrics = decode_call(node_metrics_f.result(), decode_node_metrics_list)
         pod_metrics = decode_call(pod_metrics_f.result(), decode_pod_metrics_list)
         del node_metrics_f, pod_metrics_f  # as service.probe does: the bodies go before the pod Table comes

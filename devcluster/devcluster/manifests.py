@@ -63,7 +63,11 @@ def role_binding(name: str, namespace: str, role_name: str, user: str) -> Item:
 
 METRICS_GUARD_RULES: list[Obj] = [
     {"apiGroups": ["apiregistration.k8s.io"], "resources": ["apiservices"], "verbs": ["get", "list"]},
-    {"apiGroups": [""], "resources": ["nodes", "pods", "services", "endpoints"], "verbs": ["get", "list"]},
+    {
+        "apiGroups": [""],
+        "resources": ["nodes", "pods", "services", "endpoints", "namespaces"],
+        "verbs": ["get", "list"],
+    },
     {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list"]},
     {"apiGroups": ["metrics.k8s.io"], "resources": ["nodes", "pods"], "verbs": ["get", "list"]},
     {

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from metrics_guard.decode.core import decode_pod_list, decode_pod_rows
+from metrics_guard.decode.core import (
+    decode_list_size,
+    decode_names,
+    decode_pod_list,
+    decode_pod_rows,
+    parse_age,
+)
 from metrics_guard.errors import DecodeError
 
 COLUMNS = ["Name", "Ready", "Status", "Restarts", "Age", "IP", "Node", "Nominated Node", "Readiness Gates"]
@@ -109,3 +115,71 @@ def test_bad_bodies_are_one_line_decode_errors(body: bytes, message: str) -> Non
     with pytest.raises(DecodeError, match=message) as info:
         decode_pod_rows(body, phase="Running")
     assert "\n" not in str(info.value)
+
+
+def _cells_row(name: str, node: str, *, age: str = "5m", status: str = "Running", ready: str = "1/1") -> Any:
+    return {"cells": [name, ready, status, 0, age, "10.0.0.1", node, "<none>", "<none>"]}
+
+
+def test_cells_only_rows_take_the_namespace_of_the_request_and_start_from_age() -> None:
+    body = _table(
+        [
+            _cells_row("p1", "node-1", age="3m10s"),
+            _cells_row("p2", "<none>", age="2d4h", status="Terminating", ready="0/1"),
+            _cells_row("p3", "node-2", age="45s", status="Unknown"),
+        ]
+    )
+    page = decode_pod_rows(body, phase="Running", namespace="ns-a", now_s=10_000_000.0)
+    first, second, third = page.items
+    assert (first.namespace, first.name, first.node, first.ready, first.deleting) == (
+        "ns-a",
+        "p1",
+        "node-1",
+        True,
+        False,
+    )
+    assert first.started == 10_000_000.0 - 190 and first.started_exact is False
+    assert (second.node, second.ready, second.deleting) == ("", False, True)
+    assert second.started == 10_000_000.0 - (2 * 86400 + 4 * 3600)
+    assert third.deleting is True  # a pod on a lost node being deleted
+
+
+def test_cells_only_rows_without_a_namespace_are_refused() -> None:
+    with pytest.raises(DecodeError, match="without its object"):
+        decode_pod_rows(_table([_cells_row("p1", "n")]), phase="Running")
+
+
+def test_cells_only_row_with_an_unreadable_age_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="Age"):
+        decode_pod_rows(_table([_cells_row("p1", "n", age="soon")]), phase="Running", namespace="a")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("45s", 45),
+        ("3m10s", 190),
+        ("15m", 900),
+        ("2h30m", 9000),
+        ("5d3h", 5 * 86400 + 3 * 3600),
+        ("2y10d", 2 * 365 * 86400 + 10 * 86400),
+        ("0s", 0),
+        ("<invalid>", None),
+        ("", None),
+        ("10", None),
+        ("m5", None),
+        (None, None),
+    ],
+)
+def test_parse_age_reads_humanduration(text: object, seconds: int | None) -> None:
+    assert parse_age(text) == (None if seconds is None else float(seconds))
+
+
+def test_names_and_list_size() -> None:
+    page = {"kind": "NamespaceList", "metadata": {"continue": "t"}, "items": [{"metadata": {"name": "a"}}]}
+    assert decode_names(json.dumps(page), what="NamespaceList") == (("a",), "t")
+    with pytest.raises(DecodeError, match=r"without metadata\.name"):
+        decode_names(json.dumps({"items": [{"metadata": {}}]}), what="NamespaceList")
+    one = {"kind": "PartialObjectMetadataList", "metadata": {"remainingItemCount": 149_999}, "items": [{}]}
+    assert decode_list_size(json.dumps(one), what="PodList") == 150_000
+    assert decode_list_size(json.dumps({"metadata": {}, "items": [{}]}), what="PodList") is None

@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
+from metrics_guard.bulk import bulk
 from metrics_guard.checks._base import finding
 from metrics_guard.checks.policy import ProbePolicy
 from metrics_guard.decode.core import Node, Pod
@@ -37,6 +38,7 @@ def _sample(pods: list[Pod], limit: int | None) -> list[Pod]:
     return [pods[int(i * step)] for i in range(limit)]
 
 
+@bulk
 def check_coverage(obs: CoverageObservation, policy: ProbePolicy, *, now: datetime) -> list[Finding]:
     if obs.nodes is None or obs.node_metrics is None:
         return []
@@ -58,6 +60,7 @@ def check_coverage(obs: CoverageObservation, policy: ProbePolicy, *, now: dateti
         pods_by_node[pod.node].append(pod)
     pod_stamp = {(m.namespace, m.name): m.timestamp for m in obs.pod_metrics or ()}
     sampled = policy.pod_sample is not None and len(running) > policy.pod_sample
+    max_age_s = policy.max_metrics_age_s
 
     out: list[Finding] = []
     for node in obs.nodes:
@@ -68,20 +71,20 @@ def check_coverage(obs: CoverageObservation, policy: ProbePolicy, *, now: dateti
         evidence: dict[str, Json] = {"node_ready": node.ready, "ready_reason": node.ready_reason or None}
         usage = by_node.get(node.name)
         node_pods = pods_by_node.get(node.name, [])
-        missing = [p for p in node_pods if (p.namespace, p.name) not in pod_stamp]
-        stale = [
-            p
-            for p in node_pods
-            if (p.namespace, p.name) in pod_stamp
-            and pod_stamp[(p.namespace, p.name)] > 0
-            and now_s - pod_stamp[(p.namespace, p.name)] > policy.max_metrics_age_s
-        ]
+        missing: list[Pod] = []
+        stale = 0
+        for p in node_pods:
+            stamp = pod_stamp.get((p.namespace, p.name))
+            if stamp is None:
+                missing.append(p)
+            elif stamp > 0 and now_s - stamp > max_age_s:
+                stale += 1
         evidence["pods_checked"] = len(node_pods)
         evidence["pods_sampled"] = sampled
         evidence["pods_without_metrics"] = len(missing)
         if missing:
             evidence["pods_without_metrics_examples"] = [f"{p.namespace}/{p.name}" for p in missing[:5]]
-        evidence["pods_stale"] = len(stale)
+        evidence["pods_stale"] = stale
         status, code = Status.OK, Code.OK
         if usage is None:
             status, code = Status.FAIL, Code.NODE_METRICS_MISSING
@@ -101,7 +104,9 @@ def check_coverage(obs: CoverageObservation, policy: ProbePolicy, *, now: dateti
                 summary = f"{len(missing)} of {len(node_pods)} running pods on {node.name} have no PodMetrics"
             elif stale:
                 status, code = Status.WARN, Code.METRICS_STALE
-                summary = f"{len(stale)} pods on {node.name} have PodMetrics older than {policy.max_metrics_age_s:.0f} s"
+                summary = (
+                    f"{stale} pods on {node.name} have PodMetrics older than {policy.max_metrics_age_s:.0f} s"
+                )
             else:
                 age_text = f"{age:.0f} s old" if age is not None else "no timestamp"
                 summary = f"{node.name} ({ready_text}): NodeMetrics {age_text}, {len(node_pods)} pods covered"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, TypedDict
 
+from metrics_guard.bulk import bulk
 from metrics_guard.decode._json import (
     as_dict,
     as_list,
@@ -80,6 +81,7 @@ def _usage(raw: Any, *, what: str) -> tuple[int, int]:
         raise DecodeError(f"{what}: {exc}") from exc
 
 
+@bulk
 def decode_node_metrics_list(body: bytes | str) -> tuple[NodeUsage, ...]:
     data = load_object(body, what="NodeMetricsList", kinds=("NodeMetricsList",))
     out: list[NodeUsage] = []
@@ -131,6 +133,7 @@ class _Folder:
         )
 
 
+@bulk
 def decode_pod_metrics_list(body: bytes | str) -> tuple[PodUsage, ...]:
     """One compact tuple per pod; the list is walked item by item (``walk_list``), never one tree."""
     what = "PodMetricsList"

@@ -7,6 +7,7 @@ timeout is capped by the time left before ``deadline_s``; cluster trouble never 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Literal, TypeVar
 from urllib.parse import quote
 
+from metrics_guard.bulk import bulk
 from metrics_guard.checks._base import (
     CONNECT,
     OTHER,
@@ -51,11 +53,15 @@ from metrics_guard.checks.per_apiserver import (
 from metrics_guard.checks.policy import ProbePolicy
 from metrics_guard.decode.apiservice import APIService
 from metrics_guard.decode.core import (
+    METADATA_LIST_ACCEPT,
     POD_TABLE_ACCEPT,
     POD_TABLE_QUERY,
+    POD_TABLE_QUERY_CELLS,
     Node,
     Pod,
     decode_endpointslice_list,
+    decode_list_size,
+    decode_names,
     decode_node_list,
     decode_pod,
     decode_pod_list,
@@ -97,6 +103,13 @@ RUNNING_PODS_PATH = "/api/v1/pods?fieldSelector=status.phase%3DRunning"
 #: server pages such lists: kube-apiserver encodes a row and the pod's metadata instead of the whole Pod,
 #: and reads no page of it from etcd (see docs/benchmarks.md, scale).
 POD_TABLE_PAGE = 5000
+#: From this many pods in the cluster, running pods are listed namespace by namespace (cells only, several
+#: lists at a time) instead of in one Table with each pod's metadata: kube-apiserver encodes a third of the
+#: bytes and the lists share its cores. Below it, the one list is cheaper than the extra requests.
+BY_NAMESPACE_FROM_PODS = 20_000
+#: ... as long as there are at most this many namespaces (each is one request).
+BY_NAMESPACE_MAX_NAMESPACES = 1000
+BY_NAMESPACE_WORKERS = 4
 #: A Table gives creationTimestamp, not status.startTime: pods that would be reported without (or with
 #: stale) PodMetrics and were created before the grace period are read one by one for their startTime, up
 #: to this many; beyond it, the running pods are listed again in full (the exact, expensive path).
@@ -211,12 +224,28 @@ def _pod_rows_page(body: bytes) -> tuple[tuple[Pod, ...], str | None]:
 
 
 def list_running_pods(
-    transport: KubeTransport, policy: ProbePolicy, deadline: _Deadline
+    transport: KubeTransport,
+    policy: ProbePolicy,
+    deadline: _Deadline,
+    *,
+    after: Callable[[], object] | None = None,
 ) -> tuple[Call, Decoded[tuple[Pod, ...]]]:
     """The running pods for the coverage check: a server-side Table (PodList from a server without
     Tables) from the apiserver's watch cache (``resourceVersion=0``; kube-apiserver then answers in one
-    page, a newer one may page it). Pods from a Table carry creationTimestamp as ``started``, and the
-    cache may lag: settle_pod_starts reads the pods that would be reported one by one."""
+    page, a newer one may page it). Pods from a Table carry creationTimestamp (or their Age) as
+    ``started``, and the cache may lag: settle_pod_starts reads the pods that would be reported one by
+    one. In a large cluster (``BY_NAMESPACE_FROM_PODS``) the Tables are asked for namespace by namespace,
+    without the pods' metadata (see ``_running_pods_by_namespace``), once ``after`` has returned: the
+    caller's other large GET (the PodMetricsList) then has the apiservers to itself, and the lists are
+    encoded while its body is decoded."""
+    size = _get(transport, "/api/v1/pods?limit=1", deadline, accept=METADATA_LIST_ACCEPT)
+    total = decode_call(size, lambda body: decode_list_size(body, what="PodList")).value
+    if total is not None and total >= BY_NAMESPACE_FROM_PODS:
+        if after is not None:
+            after()
+        by_namespace = _running_pods_by_namespace(transport, policy, deadline)
+        if by_namespace is not None:
+            return by_namespace
     return _paged(
         transport,
         f"{RUNNING_PODS_PATH}&{POD_TABLE_QUERY}",
@@ -228,6 +257,52 @@ def list_running_pods(
     )
 
 
+def _namespaces_page(body: bytes) -> tuple[tuple[str, ...], str | None]:
+    return decode_names(body, what="NamespaceList")
+
+
+def _running_pods_by_namespace(
+    transport: KubeTransport, policy: ProbePolicy, deadline: _Deadline
+) -> tuple[Call, Decoded[tuple[Pod, ...]]] | None:
+    """The running pods as one cells-only Table per namespace, ``BY_NAMESPACE_WORKERS`` at a time, each
+    decoded as it comes. None (the caller lists them in one Table) when the namespaces cannot be listed
+    (e.g. no RBAC for it) or are too many. A failed list is returned as the whole list's failure."""
+    listed, namespaces = _paged(
+        transport, "/api/v1/namespaces", _namespaces_page, policy.page_limit, deadline
+    )
+    if namespaces.value is None or len(namespaces.value) > BY_NAMESPACE_MAX_NAMESPACES:
+        _log.info("running pods in one list", extra={"namespaces_status": listed.status})
+        return None
+
+    def one(namespace: str) -> tuple[Call, Decoded[tuple[Pod, ...]]]:
+        path = (
+            f"/api/v1/namespaces/{quote(namespace, safe='')}/pods?fieldSelector=status.phase%3DRunning"
+            f"&{POD_TABLE_QUERY_CELLS}&resourceVersion=0"
+        )
+        call = _get(transport, path, deadline, accept=POD_TABLE_ACCEPT)
+        received = time.time()
+        pods = decode_call(
+            call,
+            lambda body: decode_pod_rows(body, phase="Running", namespace=namespace, now_s=received).items,
+        )
+        if call.response is not None:  # the call is kept for its status and timing, not its body
+            call = replace(call, response=replace(call.response, body=b""))
+        return call, pods
+
+    workers = min(BY_NAMESPACE_WORKERS, max(len(namespaces.value), 1))
+    pods: list[Pod] = []
+    first: Call | None = None
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pods") as pool:
+        for call, page in pool.map(one, namespaces.value):
+            if page.value is None:
+                pool.shutdown(wait=False, cancel_futures=True)
+                return call, Decoded(None, page.error)
+            first = first or call
+            pods.extend(page.value)
+    return first or listed, Decoded(tuple(pods))
+
+
+@bulk
 def settle_pod_starts(
     transport: KubeTransport,
     pods: Decoded[tuple[Pod, ...]],
@@ -305,6 +380,12 @@ class _Runner:
     def wait(self, future: Future[T]) -> T:
         return future.result(timeout=max(self.deadline.remaining(), 0.0) + 5.0)
 
+    def arrival(self, future: Future[T]) -> Callable[[], object]:
+        """Waits until ``future`` is done without holding on to it (nor to its result's body)."""
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        return lambda: done.wait(timeout=max(self.deadline.remaining(), 0.0))
+
     # ----------------------------------------------------------------------------------------- families
 
     def metrics(self, apiservice_call: Future[Call]) -> list[Finding]:
@@ -331,7 +412,9 @@ class _Runner:
         node_list = self.pool.submit(
             _paged, self.t.front, "/api/v1/nodes", _nodes_page, policy.page_limit, self.deadline
         )
-        pod_list = self.pool.submit(list_running_pods, self.t.front, policy, self.deadline)
+        pod_list = self.pool.submit(
+            list_running_pods, self.t.front, policy, self.deadline, after=self.arrival(pods_call)
+        )
         out: list[Finding] = []
         ap_call = self.wait(apiservice_call)
         apiservice = read_apiservice(ap_call).value
