@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
@@ -42,6 +43,16 @@ class _Pause:
 
 
 _pause = _Pause()
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """The collector paused for the block (see the module doc)."""
+    _pause.enter()
+    try:
+        yield
+    finally:
+        _pause.leave()
 
 
 def bulk(function: Callable[P, R]) -> Callable[P, R]:
