@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Final
 
 from metrics_guard.errors import InputError
-from metrics_guard.pki.inspect import private_key_public_sha256
 from metrics_guard.ports import NodeMaterial, NodeRef
 
 UNIT: Final = "etc/systemd/system/kube-apiserver.service"
@@ -150,6 +149,8 @@ class NodeRootSource:
         key_path = flags.get("proxy-client-key-file")
         if key_path:
             try:
+                from metrics_guard.pki.inspect import private_key_public_sha256  # cryptography: when read
+
                 key_sha = private_key_public_sha256(_read(rebase(root, key_path)))
             except (OSError, InputError) as exc:
                 errors.append(f"proxy client key {key_path}: {type(exc).__name__}")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 from urllib.parse import quote
 
 from metrics_guard.bulk import bulk
@@ -28,18 +28,11 @@ from metrics_guard.checks._base import (
     decode_call,
     finding,
 )
-from metrics_guard.checks.aggregation import AggregationObservation, check_aggregation, read_auth_config
 from metrics_guard.checks.apiservice import (
     ApiServiceObservation,
     apiservice_symptom,
     check_apiservice,
     read_apiservice,
-)
-from metrics_guard.checks.certificates import (
-    CertificatesObservation,
-    TlsObservation,
-    check_certificates,
-    host_port,
 )
 from metrics_guard.checks.coverage import CoverageObservation, check_coverage
 from metrics_guard.checks.discovery import DiscoveryObservation, check_discovery
@@ -89,6 +82,11 @@ from metrics_guard.ports import (
     NodeRef,
     TlsProber,
 )
+
+if TYPE_CHECKING:
+    # The certificate checks (and cryptography under them) are imported by the certs family when it runs:
+    # the metrics probe never loads them, and diagnose loads them while its first GETs are in flight.
+    from metrics_guard.checks.certificates import TlsObservation
 
 __all__ = ["ProbeKind", "ProbePolicy", "ProbeTargets", "run_probe"]
 
@@ -511,6 +509,13 @@ class _Runner:
     def certs(self, apiservice_call: Future[Call]) -> list[Finding]:
         policy = self.policy
         configmap = self.get("/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication")
+        from metrics_guard.checks.aggregation import (
+            AggregationObservation,
+            check_aggregation,
+            read_auth_config,
+        )
+        from metrics_guard.checks.certificates import CertificatesObservation, check_certificates, host_port
+
         nodes = list(self.t.nodes) or [node for node, _ in self.t.apiservers]
         materials_future: Future[Sequence[NodeMaterial]] | None = None
         if self.t.certificates is not None and nodes:
@@ -553,6 +558,8 @@ class _Runner:
         return out
 
     def _tls(self, host: str, port: int, server_name: str, ca_pem: str | None) -> TlsObservation:
+        from metrics_guard.checks.certificates import TlsObservation
+
         assert self.t.tls is not None
         timeout = min(max(self.deadline.remaining(), 0.1), 10.0)
         try:
