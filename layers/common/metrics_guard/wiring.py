@@ -57,7 +57,7 @@ def probe_job() -> ProbeJob:
             read_material_document=cfg.read_material_document,
         ),
         probe=run_probe,
-        sink=EventBridgeSink(aws_clients.events(), cfg.event_bus_name),
+        sink=EventBridgeSink(aws_clients.in_background(aws_clients.events), cfg.event_bus_name),
         policy=ProbePolicy(warn_days=cfg.warn_days, fail_days=cfg.fail_days),
         limits=RunLimits(
             concurrency=cfg.probe_concurrency, margin_s=cfg.probe_margin_s, max_per_cluster_s=cfg.probe_max_s

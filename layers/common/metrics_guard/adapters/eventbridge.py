@@ -82,18 +82,26 @@ class EventBridgeSink:
 
     def __init__(
         self,
-        client: EventBridgeClient,
+        client: EventBridgeClient | Callable[[], EventBridgeClient],
         bus_name: str,
         *,
         attempts: int = 4,
         backoff_s: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._client = client
+        # A getter is called at the first publish (a client still being built: aws_clients.in_background).
+        self._client_or_getter = client
         self._bus = bus_name
         self._attempts = attempts
         self._backoff_s = backoff_s
         self._sleep = sleep
+
+    @property
+    def _client(self) -> EventBridgeClient:
+        client = self._client_or_getter
+        if callable(client):
+            client = self._client_or_getter = client()
+        return client
 
     def publish(self, findings: Sequence[Finding]) -> PublishResult:
         entries: list[tuple[Finding, PutEventsRequestEntryTypeDef]] = []

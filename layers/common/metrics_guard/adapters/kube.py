@@ -19,6 +19,7 @@ their dependencies load. See docs/kube-access.md for the measurements.
 
 from __future__ import annotations
 
+import heapq
 import http.client
 import importlib
 import importlib.util
@@ -178,6 +179,48 @@ def _shutdown(conn: Any) -> None:
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+class _Watchdog:
+    """One thread for every call's deadline (instead of a timer thread per call): fires each armed watch
+    whose deadline passes before it is disarmed."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: list[tuple[float, int, _Watch]] = []  # a heap by deadline
+        self._live: set[int] = set()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, watch: _Watch, seconds: float) -> None:
+        with self._cond:
+            heapq.heappush(self._armed, (time.monotonic() + seconds, id(watch), watch))
+            self._live.add(id(watch))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="kube-deadlines", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def disarm(self, watch: _Watch) -> None:
+        with self._cond:
+            self._live.discard(id(watch))
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._armed and id(self._armed[0][2]) not in self._live:
+                    heapq.heappop(self._armed)  # disarmed: forget it
+                if not self._armed:
+                    self._cond.wait()
+                    continue
+                deadline, _, watch = self._armed[0]
+                delay = deadline - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._armed)
+                self._live.discard(id(watch))
+            watch.fire()
+
+
+_watchdog = _Watchdog()
 _current = threading.local()
 
 
@@ -460,11 +503,9 @@ class ApiClientTransport:
         limits = self._limits
         timeout = (min(limits.connect_timeout_s, remaining), min(limits.read_timeout_s, remaining))
         watch = _Watch()
-        timer = threading.Timer(remaining, watch.fire)
-        timer.daemon = True
         started = time.monotonic()
         _current.watch = watch
-        timer.start()
+        _watchdog.arm(watch, remaining)
         raw: Any = None
         try:
             method, full_url, header_params, body, post_params = client.param_serialize(
@@ -492,7 +533,7 @@ class ApiClientTransport:
                 ) from exc
             raise _map_exception(exc, url, limits) from exc
         finally:
-            timer.cancel()
+            _watchdog.disarm(watch)
             _current.watch = None
             if raw is not None:
                 with suppress(Exception):
