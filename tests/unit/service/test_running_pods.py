@@ -72,14 +72,43 @@ def test_a_small_cluster_is_listed_in_one_table_with_metadata() -> None:
     assert not any("/namespaces/" in c for c in transport.calls)
 
 
-def test_a_large_cluster_is_listed_namespace_by_namespace_after_the_other_get() -> None:
+def test_a_large_cluster_is_listed_namespace_by_namespace() -> None:
     transport = _transport(total=probe.BY_NAMESPACE_FROM_PODS)
-    waited = threading.Event()
-    result = list_running_pods(transport, ProbePolicy(), _Deadline(5), after=waited.set)
-    assert waited.is_set()
+    result = list_running_pods(transport, ProbePolicy(), _Deadline(5))
     assert result[0].ok and result[0].response is not None and result[0].response.body == b""
     assert _names(result) == [("a", "a1", "n1"), ("a", "a2", "n2"), ("b", "b1", "n1")]
     assert all(not p.started_exact and p.started > 0 for p in result[1].value or ())
+
+
+@pytest.mark.parametrize(
+    ("metrics_bytes", "by_namespace"),
+    [
+        (probe.BY_NAMESPACE_FROM_PODS * probe.POD_METRICS_BYTES_PER_POD, True),
+        (1000, False),
+    ],
+)
+def test_the_pod_metrics_size_says_how_large_without_a_request(
+    metrics_bytes: int, by_namespace: bool
+) -> None:
+    transport = _transport(total=probe.BY_NAMESPACE_FROM_PODS)  # the size GET would say: large
+    asked = threading.Event()
+
+    def size() -> int:
+        asked.set()
+        return metrics_bytes
+
+    result = list_running_pods(transport, ProbePolicy(), _Deadline(5), pod_metrics_bytes=size)
+    assert asked.is_set() and "/api/v1/pods?limit=1" not in transport.calls
+    assert any("/namespaces/a/pods" in c for c in transport.calls) is by_namespace
+    assert (
+        ("a", "a2", "n2") in _names(result)
+        if by_namespace
+        else _names(result)
+        == [
+            ("a", "a1", "n1"),
+            ("b", "b1", "n1"),
+        ]
+    )
 
 
 def test_without_rbac_for_namespaces_the_one_table_is_used() -> None:

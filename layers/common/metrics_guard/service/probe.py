@@ -105,6 +105,8 @@ POD_TABLE_PAGE = 5000
 #: lists at a time) instead of in one Table with each pod's metadata: kube-apiserver encodes a third of the
 #: bytes and the lists share its cores. Below it, the one list is cheaper than the extra requests.
 BY_NAMESPACE_FROM_PODS = 20_000
+#: A PodMetricsList item of a one-container pod is ~350 bytes: its size, divided by this, bounds the pods.
+POD_METRICS_BYTES_PER_POD = 300
 #: ... as long as there are at most this many namespaces (each is one request).
 BY_NAMESPACE_MAX_NAMESPACES = 1000
 BY_NAMESPACE_WORKERS = 4
@@ -226,21 +228,26 @@ def list_running_pods(
     policy: ProbePolicy,
     deadline: _Deadline,
     *,
-    after: Callable[[], object] | None = None,
+    pod_metrics_bytes: Callable[[], int | None] | None = None,
 ) -> tuple[Call, Decoded[tuple[Pod, ...]]]:
     """The running pods for the coverage check: a server-side Table (PodList from a server without
     Tables) from the apiserver's watch cache (``resourceVersion=0``; kube-apiserver then answers in one
     page, a newer one may page it). Pods from a Table carry creationTimestamp (or their Age) as
     ``started``, and the cache may lag: settle_pod_starts reads the pods that would be reported one by
     one. In a large cluster (``BY_NAMESPACE_FROM_PODS``) the Tables are asked for namespace by namespace,
-    without the pods' metadata (see ``_running_pods_by_namespace``), once ``after`` has returned: the
-    caller's other large GET (the PodMetricsList) then has the apiservers to itself, and the lists are
-    encoded while its body is decoded."""
-    size = _get(transport, "/api/v1/pods?limit=1", deadline, accept=METADATA_LIST_ACCEPT)
-    total = decode_call(size, lambda body: decode_list_size(body, what="PodList")).value
-    if total is not None and total >= BY_NAMESPACE_FROM_PODS:
-        if after is not None:
-            after()
+    without the pods' metadata (see ``_running_pods_by_namespace``).
+
+    How large: ``pod_metrics_bytes`` waits for the caller's PodMetricsList and gives its size (None: it
+    had no body), about ``POD_METRICS_BYTES_PER_POD`` per pod; the lists then start once that large body
+    is in, so that it has the apiservers to itself and the lists are encoded while it is decoded. Without
+    that hint, one GET of a single pod's metadata reads the list's size (``remainingItemCount``)."""
+    known = pod_metrics_bytes() if pod_metrics_bytes is not None else None
+    if known is not None:
+        pods = known // POD_METRICS_BYTES_PER_POD
+    else:
+        size = _get(transport, "/api/v1/pods?limit=1", deadline, accept=METADATA_LIST_ACCEPT)
+        pods = decode_call(size, lambda body: decode_list_size(body, what="PodList")).value or 0
+    if pods >= BY_NAMESPACE_FROM_PODS:
         by_namespace = _running_pods_by_namespace(transport, policy, deadline)
         if by_namespace is not None:
             return by_namespace
@@ -378,11 +385,23 @@ class _Runner:
     def wait(self, future: Future[T]) -> T:
         return future.result(timeout=max(self.deadline.remaining(), 0.0) + 5.0)
 
-    def arrival(self, future: Future[T]) -> Callable[[], object]:
-        """Waits until ``future`` is done without holding on to it (nor to its result's body)."""
+    def body_size(self, future: Future[Call]) -> Callable[[], int | None]:
+        """Waits for the call and gives its body's size (None: no 2xx body), holding on to neither."""
         done = threading.Event()
-        future.add_done_callback(lambda _: done.set())
-        return lambda: done.wait(timeout=max(self.deadline.remaining(), 0.0))
+        size: list[int | None] = [None]
+
+        def arrived(f: Future[Call]) -> None:
+            call = None if f.cancelled() or f.exception() is not None else f.result()
+            size[0] = len(call.body) if call is not None and call.ok else None
+            done.set()
+
+        future.add_done_callback(arrived)
+
+        def wait() -> int | None:
+            done.wait(timeout=max(self.deadline.remaining(), 0.0))
+            return size[0]
+
+        return wait
 
     # ----------------------------------------------------------------------------------------- families
 
@@ -411,7 +430,11 @@ class _Runner:
             _paged, self.t.front, "/api/v1/nodes", _nodes_page, policy.page_limit, self.deadline
         )
         pod_list = self.pool.submit(
-            list_running_pods, self.t.front, policy, self.deadline, after=self.arrival(pods_call)
+            list_running_pods,
+            self.t.front,
+            policy,
+            self.deadline,
+            pod_metrics_bytes=self.body_size(pods_call),
         )
         out: list[Finding] = []
         ap_call = self.wait(apiservice_call)
