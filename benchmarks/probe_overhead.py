@@ -1,16 +1,8 @@
 """Probe overhead: a whole `metrics-guard diagnose` process against the devcluster vs a bare urllib3 process
-making the same HTTP GETs (recorded from a diagnose run), alternated in the same run. Target <= 1.3x.
-
-Both run as installed code does: the project is installed editable and the Makefile sets
-PYTHONDONTWRITEBYTECODE, so without a step of ours every diagnose process would compile metrics_guard from
-source, which no installed copy does (pip compiles at install time, as it did for urllib3). The package's
-bytecode is compiled once before the rounds.
-"""
+making the same HTTP GETs (recorded from a diagnose run), alternated in the same run. Target <= 1.3x."""
 
 from __future__ import annotations
 
-import compileall
-import importlib.util
 import os
 import sys
 import tempfile
@@ -22,16 +14,9 @@ from benchmarks.harness import Command, alternate, run_once, table, write_result
 TARGET_RATIO = 1.3
 
 
-def compile_package(name: str = "metrics_guard") -> None:
-    spec = importlib.util.find_spec(name)
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        compileall.compile_dir(location, quiet=1)
-
-
 def run(state: dict[str, Any], *, rounds: int = 7) -> dict[str, object]:
     from benchmarks.cluster import diagnose_argv
 
-    compile_package()
 
     with tempfile.TemporaryDirectory() as tmp:
         trace = Path(tmp) / "requests.jsonl"
