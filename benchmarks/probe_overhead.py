@@ -17,7 +17,6 @@ TARGET_RATIO = 1.3
 def run(state: dict[str, Any], *, rounds: int = 7) -> dict[str, object]:
     from benchmarks.cluster import diagnose_argv
 
-
     with tempfile.TemporaryDirectory() as tmp:
         trace = Path(tmp) / "requests.jsonl"
         argv = diagnose_argv(state)
