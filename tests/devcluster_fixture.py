@@ -49,6 +49,23 @@ class DevclusterHandle:
     ca_file: Path
     kubectl_path: str = field(repr=False, default="")
 
+    @classmethod
+    def of(cls, cluster: Cluster, status: dict[str, Any]) -> DevclusterHandle:
+        """The handle of a cluster that is up, from its ``status()`` document."""
+        return cls(
+            cluster=cluster,
+            status=status,
+            home=cluster.home,
+            front_url=status["front_url"],
+            apiserver_urls=[a["url"] for a in status["apiservers"]],
+            node_roots=[Path(a["node_root"]) for a in status["apiservers"]],
+            node_names=[n["name"] for n in status["nodes"]],
+            kubeconfig_admin=Path(status["kubeconfigs"]["admin"]),
+            kubeconfig_metrics_guard=Path(status["kubeconfigs"]["metrics-guard"]),
+            ca_file=Path(status["ca_file"]),
+            kubectl_path=cluster.bin("kubectl"),
+        )
+
     def kubectl(
         self, *args: str, user: str = "admin", check: bool = False, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
@@ -79,19 +96,7 @@ def devcluster() -> Iterator[DevclusterHandle]:
     if status.get("faults"):
         cluster.heal()
         status = cluster.status()
-    handle = DevclusterHandle(
-        cluster=cluster,
-        status=status,
-        home=home,
-        front_url=status["front_url"],
-        apiserver_urls=[a["url"] for a in status["apiservers"]],
-        node_roots=[Path(a["node_root"]) for a in status["apiservers"]],
-        node_names=[n["name"] for n in status["nodes"]],
-        kubeconfig_admin=Path(status["kubeconfigs"]["admin"]),
-        kubeconfig_metrics_guard=Path(status["kubeconfigs"]["metrics-guard"]),
-        ca_file=Path(status["ca_file"]),
-        kubectl_path=cluster.bin("kubectl"),
-    )
+    handle = DevclusterHandle.of(cluster, status)
     try:
         yield handle
     finally:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,22 +26,6 @@ SECOND_MINOR = "35"
 BUILD_AND_UP_TIMEOUT_S = 2400
 
 
-def _handle(cluster: Cluster, status: dict[str, Any]) -> DevclusterHandle:
-    return DevclusterHandle(
-        cluster=cluster,
-        status=status,
-        home=cluster.home,
-        front_url=status["front_url"],
-        apiserver_urls=[a["url"] for a in status["apiservers"]],
-        node_roots=[Path(a["node_root"]) for a in status["apiservers"]],
-        node_names=[n["name"] for n in status["nodes"]],
-        kubeconfig_admin=Path(status["kubeconfigs"]["admin"]),
-        kubeconfig_metrics_guard=Path(status["kubeconfigs"]["metrics-guard"]),
-        ca_file=Path(status["ca_file"]),
-        kubectl_path=cluster.bin("kubectl"),
-    )
-
-
 @pytest.fixture(scope="module")
 def second(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevclusterHandle]:
     if os.geteuid() != 0:
@@ -51,7 +33,7 @@ def second(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevclusterHandl
     cluster = Cluster(tmp_path_factory.mktemp("dc-second-version"))
     try:
         status = cluster.up(apiservers=3, nodes=2, pods_per_node=2, kubernetes_version=SECOND_VERSION)
-        yield _handle(cluster, status)
+        yield DevclusterHandle.of(cluster, status)
     finally:
         cluster.down()
 
