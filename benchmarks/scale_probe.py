@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from metrics_guard.adapters.kube import transport_from_kubeconfig
-from metrics_guard.checks._base import Call, decode_call
+from metrics_guard.checks._base import decode_call
 from metrics_guard.checks.coverage import CoverageObservation, check_coverage
 from metrics_guard.checks.policy import ProbePolicy
 from metrics_guard.decode.metrics import decode_node_metrics_list, decode_pod_metrics_list
@@ -30,6 +29,7 @@ from metrics_guard.service.probe import (
     _get,
     _nodes_page,
     _paged,
+    body_size,
     list_running_pods,
     settle_pod_starts,
 )
@@ -69,21 +69,12 @@ def coverage(kubeconfig: str, timeout_s: float) -> int:
         node_metrics_f = pool.submit(_get, transport, f"{GV}/nodes", deadline)
         pod_metrics_f = pool.submit(_get, transport, f"{GV}/pods", deadline)
         nodes_f = pool.submit(_paged, transport, "/api/v1/nodes", _nodes_page, policy.page_limit, deadline)
-        # as service.probe._Runner.body_size does: the size, not the future (it would keep the body alive)
-        arrived = threading.Event()
-        size: list[int | None] = [None]
-
-        def note(f: Future[Call]) -> None:
-            size[0] = len(f.result().body) if f.exception() is None and f.result().ok else None
-            arrived.set()
-
-        pod_metrics_f.add_done_callback(note)
         pods_f = pool.submit(
             list_running_pods,
             transport,
             policy,
             deadline,
-            pod_metrics_bytes=lambda: (arrived.wait(), size[0])[1],
+            pod_metrics_bytes=body_size(pod_metrics_f, deadline),
         )
         node_metrics = decode_call(node_metrics_f.result(), decode_node_metrics_list)
         pod_metrics = decode_call(pod_metrics_f.result(), decode_pod_metrics_list)

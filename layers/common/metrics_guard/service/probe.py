@@ -96,7 +96,8 @@ _log = logging.getLogger("metrics_guard.probe")
 T = TypeVar("T")
 #: Per-apiserver direct GETs share one connection while each answers within this time (see _apiserver_calls).
 _SEQUENTIAL_WHILE_UNDER_S = 1.0
-RUNNING_PODS_PATH = "/api/v1/pods?fieldSelector=status.phase%3DRunning"
+_RUNNING = "fieldSelector=status.phase%3DRunning"
+RUNNING_PODS_PATH = f"/api/v1/pods?{_RUNNING}"
 #: Running pods are listed as a server-side Table, from the watch cache, in pages of this many where the
 #: server pages such lists: kube-apiserver encodes a row and the pod's metadata instead of the whole Pod,
 #: and reads no page of it from etcd (see docs/benchmarks.md, scale).
@@ -105,11 +106,11 @@ POD_TABLE_PAGE = 5000
 #: lists at a time) instead of in one Table with each pod's metadata: kube-apiserver encodes a third of the
 #: bytes and the lists share its cores. Below it, the one list is cheaper than the extra requests.
 BY_NAMESPACE_FROM_PODS = 20_000
-#: A PodMetricsList item of a one-container pod is ~350 bytes: its size, divided by this, bounds the pods.
-POD_METRICS_BYTES_PER_POD = 300
 #: ... as long as there are at most this many namespaces (each is one request).
 BY_NAMESPACE_MAX_NAMESPACES = 1000
 BY_NAMESPACE_WORKERS = 4
+#: A PodMetricsList item of a one-container pod is ~350 bytes: its size, divided by this, bounds the pods.
+POD_METRICS_BYTES_PER_POD = 300
 #: A Table gives creationTimestamp, not status.startTime: pods that would be reported without (or with
 #: stale) PodMetrics and were created before the grace period are read one by one for their startTime, up
 #: to this many; beyond it, the running pods are listed again in full (the exact, expensive path).
@@ -172,6 +173,10 @@ def _get(
     )
 
 
+def _without_body(call: Call) -> Call:
+    return replace(call, response=replace(call.response, body=b"")) if call.response else call
+
+
 def _paged(
     transport: KubeTransport,
     path: str,
@@ -199,7 +204,7 @@ def _paged(
         except DecodeError as exc:
             return call, Decoded(None, str(exc))
         # the first page's call is returned for its status and timing, not its body (~70 MB unpaged)
-        first = first or (replace(call, response=replace(call.response, body=b"")) if call.response else call)
+        first = first or _without_body(call)
         del call
         items.extend(page)
         if not token:
@@ -262,6 +267,27 @@ def list_running_pods(
     )
 
 
+def body_size(future: Future[Call], deadline: _Deadline) -> Callable[[], int | None]:
+    """A wait for the call that gives its body's size (None: no 2xx body), holding on to neither the
+    future nor the body (a ~60 MB PodMetricsList must be free to go once decoded): ``pod_metrics_bytes``
+    of ``list_running_pods``."""
+    done = threading.Event()
+    size: list[int | None] = [None]
+
+    def arrived(f: Future[Call]) -> None:
+        call = None if f.cancelled() or f.exception() is not None else f.result()
+        size[0] = len(call.body) if call is not None and call.ok else None
+        done.set()
+
+    future.add_done_callback(arrived)
+
+    def wait() -> int | None:
+        done.wait(timeout=max(deadline.remaining(), 0.0))
+        return size[0]
+
+    return wait
+
+
 def _namespaces_page(body: bytes) -> tuple[tuple[str, ...], str | None]:
     return decode_names(body, what="NamespaceList")
 
@@ -281,7 +307,7 @@ def _running_pods_by_namespace(
 
     def one(namespace: str) -> tuple[Call, Decoded[tuple[Pod, ...]]]:
         path = (
-            f"/api/v1/namespaces/{quote(namespace, safe='')}/pods?fieldSelector=status.phase%3DRunning"
+            f"/api/v1/namespaces/{quote(namespace, safe='')}/pods?{_RUNNING}"
             f"&{POD_TABLE_QUERY_CELLS}&resourceVersion=0"
         )
         call = _get(transport, path, deadline, accept=POD_TABLE_ACCEPT)
@@ -290,9 +316,7 @@ def _running_pods_by_namespace(
             call,
             lambda body: decode_pod_rows(body, phase="Running", namespace=namespace, now_s=received).items,
         )
-        if call.response is not None:  # the call is kept for its status and timing, not its body
-            call = replace(call, response=replace(call.response, body=b""))
-        return call, pods
+        return _without_body(call), pods  # kept for its status and timing, not its body
 
     workers = min(BY_NAMESPACE_WORKERS, max(len(namespaces.value), 1))
     pods: list[Pod] = []
@@ -385,24 +409,6 @@ class _Runner:
     def wait(self, future: Future[T]) -> T:
         return future.result(timeout=max(self.deadline.remaining(), 0.0) + 5.0)
 
-    def body_size(self, future: Future[Call]) -> Callable[[], int | None]:
-        """Waits for the call and gives its body's size (None: no 2xx body), holding on to neither."""
-        done = threading.Event()
-        size: list[int | None] = [None]
-
-        def arrived(f: Future[Call]) -> None:
-            call = None if f.cancelled() or f.exception() is not None else f.result()
-            size[0] = len(call.body) if call is not None and call.ok else None
-            done.set()
-
-        future.add_done_callback(arrived)
-
-        def wait() -> int | None:
-            done.wait(timeout=max(self.deadline.remaining(), 0.0))
-            return size[0]
-
-        return wait
-
     # ----------------------------------------------------------------------------------------- families
 
     def metrics(self, apiservice_call: Future[Call]) -> list[Finding]:
@@ -434,7 +440,7 @@ class _Runner:
             self.t.front,
             policy,
             self.deadline,
-            pod_metrics_bytes=self.body_size(pods_call),
+            pod_metrics_bytes=body_size(pods_call, self.deadline),
         )
         out: list[Finding] = []
         ap_call = self.wait(apiservice_call)
