@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from metrics_guard.adapters import aws_clients
 from metrics_guard.adapters.eventbridge import ENTRY_BUDGET, EventBridgeSink, entry_size, finding_detail
 from metrics_guard.errors import AwsError
 from metrics_guard.model import Code
@@ -122,3 +124,30 @@ def test_batches_also_respect_the_request_size(client: Any, stub: Stubber) -> No
     for batch in (findings[:2], findings[2:]):
         stub.add_response("put_events", ok(2), {"Entries": [entry(f) for f in batch]})
     assert EventBridgeSink(client, BUS, sleep=lambda _: None).publish(findings).sent == 4
+
+
+def test_a_client_still_being_built_is_waited_for_at_the_first_publish(client: Any, stub: Stubber) -> None:
+    release = threading.Event()
+    built: list[str] = []
+
+    def slow_factory() -> Any:
+        release.wait(5)
+        built.append("events")
+        return client
+
+    sink = EventBridgeSink(aws_clients.in_background(slow_factory), BUS, sleep=lambda _: None)
+    assert built == []  # the sink does not wait for its client until it publishes
+    a = finding(target="node/a", check="metrics-api.node")
+    stub.add_response("put_events", ok(1), {"Entries": [entry(a)]})
+    threading.Timer(0.05, release.set).start()
+    assert sink.publish([a]).sent == 1
+    assert built == ["events"]
+
+
+def test_a_client_that_failed_to_build_raises_its_error_where_it_is_used() -> None:
+    def broken() -> Any:
+        raise AwsError("no region")
+
+    getter = aws_clients.in_background(broken)
+    with pytest.raises(AwsError, match="no region"):
+        getter()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from metrics_guard.adapters.credentials import Credential, StaticCredentials
+from metrics_guard.adapters.credentials import ClientCertificate, Credential, StaticCredentials
 from metrics_guard.adapters.kube import ApiClientTransport, transport_from_token
 from metrics_guard.decode.text import UNAVAILABLE_GAUGE, FamilyEnd, unavailable_apiservice
 from metrics_guard.errors import (
@@ -343,3 +343,14 @@ def test_no_urllib3_or_kubernetes_exception_leaks(
     assert TOKEN not in str(exc)
     assert "\n" not in str(exc)
     assert exc.__cause__ is not None or isinstance(exc, ResponseTooLargeError)
+
+
+def test_one_ssl_context_per_ca_and_client_certificate(pki: LoopbackPki) -> None:
+    from metrics_guard.adapters import kube
+
+    client = pki.client()
+    cert = ClientCertificate(client.cert_pem, client.key_pem)
+    shared = kube._ssl_context(pki.ca.cert_pem, cert)
+    assert kube._ssl_context(pki.ca.cert_pem, cert) is shared
+    assert kube._ssl_context(pki.ca.cert_pem, None) is not shared
+    assert kube._ssl_context(pki.other_ca.cert_pem, cert) is not shared

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from functools import cache
 from typing import TYPE_CHECKING, TypeVar
 
@@ -40,25 +41,16 @@ def in_background(factory: Callable[[], T]) -> Callable[[], T]:
 
     A probe builds the EventBridge client this way: it is made while the probe waits on the network,
     instead of before it (about 10 ms of a cold start's CPU, spent while the process would be idle)."""
-    done: list[T] = []
-    failed: list[BaseException] = []
+    result: Future[T] = Future()
 
     def build() -> None:
         try:
-            done.append(factory())
+            result.set_result(factory())
         except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for the client
-            failed.append(exc)
+            result.set_exception(exc)
 
-    worker = threading.Thread(target=build, name=f"client-{getattr(factory, '__name__', 'aws')}", daemon=True)
-    worker.start()
-
-    def get() -> T:
-        worker.join()
-        if failed:
-            raise failed[0]
-        return done[0]
-
-    return get
+    threading.Thread(target=build, name=f"client-{getattr(factory, '__name__', 'aws')}", daemon=True).start()
+    return result.result
 
 
 def _config() -> Config:
